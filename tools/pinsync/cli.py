@@ -1,0 +1,143 @@
+"""The command line: `python -m pinsync lock|check|bump ...`, also what nox sessions call.
+
+Exit codes: 0 success, 1 drift found (check), 2 could not do the job, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .compiler import redact
+from .errors import PinsyncError
+from .lock import LockRequest, Outcome, run_lock
+from .repo import load_repo
+from .stage import repo_lock
+
+# nox runs sessions from the noxfile's directory; these say where the user was.
+ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
+ENV_INVOKED_FROM = "PINSYNC_INVOKED_FROM"
+
+
+def _root(value: str | None) -> Path:
+    invoked_from = Path(os.environ.get(ENV_INVOKED_FROM) or Path.cwd())
+    if value is None:
+        return Path(os.environ.get(ENV_DEFAULT_ROOT) or invoked_from).resolve()
+    return (invoked_from / value).resolve()
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="repository to work on (default: the one holding noxfile.py, else the current directory)",
+    )
+
+
+def lock_parser() -> argparse.ArgumentParser:
+    lock = argparse.ArgumentParser(
+        prog="pinsync lock", description="Recompile every .in into its .txt, in dependency order."
+    )
+    _common(lock)
+    lock.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="only these locks (or sources) and what depends on them",
+    )
+    lock.add_argument(
+        "--upgrade",
+        "-U",
+        action="store_true",
+        help="let every pin move to the newest allowed version",
+    )
+    lock.add_argument(
+        "--upgrade-package",
+        "-P",
+        action="append",
+        default=[],
+        metavar="NAME[==VER]",
+        help="let this package move (repeatable)",
+    )
+    lock.add_argument(
+        "--force", action="store_true", help="recompile even locks whose stamp says they are fresh"
+    )
+    lock.add_argument(
+        "--dry-run", action="store_true", help="show what would change, write nothing"
+    )
+    lock.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="compile up to N locks at once (default: CPUs)"
+    )
+    return lock
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    detail = {
+        "created": f"created ({outcome.pins_changed} pins)",
+        "updated": f"updated ({outcome.pins_changed} pin{'s' if outcome.pins_changed != 1 else ''} changed)",
+        "unchanged": "unchanged",
+        "fresh": "fresh (stamp matches, not recompiled)",
+    }[outcome.status]
+    timing = f"  {outcome.seconds:.1f}s" if outcome.seconds else ""
+    print(f"{outcome.output.as_posix():<40} {detail}{timing}", flush=True)
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    root = _root(args.root)
+    request = LockRequest(
+        files=tuple(args.files),
+        upgrade=args.upgrade,
+        upgrade_packages=tuple(args.upgrade_package),
+        force=args.force,
+        dry_run=args.dry_run,
+        jobs=args.jobs,
+    )
+    cwd = Path(os.environ.get(ENV_INVOKED_FROM) or Path.cwd())
+    with repo_lock(root):
+        repo = load_repo(root)
+        result = run_lock(repo, request, cwd, _print_outcome)
+    for path, why in repo.foreign:
+        print(f"{path.as_posix():<40} skipped ({why})")
+    if args.dry_run:
+        from .report import unified_diff
+
+        for change in result.changes:
+            sys.stdout.write(unified_diff(change))
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    verb = "would write" if args.dry_run else "wrote"
+    print(
+        f"{len(result.outcomes)} lock files: {summary or 'none'}; {verb} {len(result.changes)} in {result.seconds:.1f}s"
+    )
+    return 0
+
+
+COMMANDS: dict[
+    str, tuple[Callable[[], argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
+] = {
+    "lock": (lock_parser, cmd_lock),
+}
+USAGE = "usage: pinsync {lock,check,bump} [options]   (pinsync COMMAND --help for more)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv[:1] not in (["-h"], ["--help"]) else sys.stdout)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    make_parser, run = COMMANDS[argv[0]]
+    # Intermixed parsing lets options come before or after the positional arguments.
+    args = make_parser().parse_intermixed_args(argv[1:])
+    try:
+        return run(args)
+    except PinsyncError as exc:
+        print(f"pinsync: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pinsync: interrupted; no file was changed", file=sys.stderr)
+        return 130

@@ -1,0 +1,152 @@
+"""The `[tool.pinsync]` table of the target repository's `pyproject.toml`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+Severity = Literal["warning", "error"]
+
+DEFAULT_DOCKERFILES = ("**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/*Dockerfile")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Per-output settings: `[tool.pinsync.outputs."requirements/all.txt"]`."""
+
+    inputs: tuple[PurePosixPath, ...] | None = None
+    compile_args: tuple[str, ...] | None = None
+    python: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    python: str | None = None
+    compile_args: tuple[str, ...] | None = None
+    outputs: Mapping[PurePosixPath, OutputConfig] | None = None
+    dockerfiles: tuple[str, ...] = DEFAULT_DOCKERFILES
+    pin_sites: tuple[str, ...] = ()
+    layers_disagree: Severity = "warning"
+    custom_compile_command: str | None = None
+    jobs: int | None = None
+    # The `[tool.pip-tools]` table, which pip-compile reads itself; kept so that a
+    # change to it makes every lock stale.
+    pip_tools: Mapping[str, Any] | None = None
+    present: bool = False  # whether a [tool.pinsync] table exists at all
+
+
+_KEYS = {
+    "include",
+    "exclude",
+    "python",
+    "compile-args",
+    "outputs",
+    "dockerfiles",
+    "pin-sites",
+    "layers-disagree",
+    "custom-compile-command",
+    "jobs",
+}
+_OUTPUT_KEYS = {"inputs", "compile-args", "python"}
+
+
+def load_config(root: Path) -> Config:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"pyproject.toml: {exc}") from None
+    tool = data.get("tool", {})
+    return parse_config(tool.get("pinsync"), tool.get("pip-tools"))
+
+
+def parse_config(table: object, pip_tools: object = None) -> Config:
+    pip_tools_table = pip_tools if isinstance(pip_tools, dict) else None
+    if table is None:
+        return Config(pip_tools=pip_tools_table)
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.pinsync] must be a table")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"[tool.pinsync]: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})"
+        )
+    outputs: dict[PurePosixPath, OutputConfig] = {}
+    for out, spec in _table(table, "outputs").items():
+        where = f"[tool.pinsync.outputs.{out!r}]"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where} must be a table")
+        bad = sorted(set(spec) - _OUTPUT_KEYS)
+        if bad:
+            raise ConfigError(
+                f"{where}: unknown key {bad[0]!r} (known: {', '.join(sorted(_OUTPUT_KEYS))})"
+            )
+        inputs = _strings(spec, "inputs", where)
+        outputs[PurePosixPath(out)] = OutputConfig(
+            inputs=tuple(PurePosixPath(i) for i in inputs) if inputs is not None else None,
+            compile_args=_strings(spec, "compile-args", where),
+            python=_python(spec, where),
+        )
+    layers = table.get("layers-disagree", "warning")
+    if layers not in ("warning", "error"):
+        raise ConfigError('[tool.pinsync] layers-disagree must be "warning" or "error"')
+    jobs = table.get("jobs")
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ConfigError("[tool.pinsync] jobs must be a positive integer")
+    command = table.get("custom-compile-command")
+    if command is not None and not isinstance(command, str):
+        raise ConfigError("[tool.pinsync] custom-compile-command must be a string")
+    return Config(
+        include=_strings(table, "include", "[tool.pinsync]") or (),
+        exclude=_strings(table, "exclude", "[tool.pinsync]") or (),
+        python=_python(table, "[tool.pinsync]"),
+        compile_args=_strings(table, "compile-args", "[tool.pinsync]"),
+        outputs=outputs,
+        dockerfiles=_strings(table, "dockerfiles", "[tool.pinsync]") or DEFAULT_DOCKERFILES,
+        pin_sites=_strings(table, "pin-sites", "[tool.pinsync]") or (),
+        layers_disagree=layers,
+        custom_compile_command=command,
+        jobs=jobs,
+        pip_tools=pip_tools_table,
+        present=True,
+    )
+
+
+def _table(table: dict[str, Any], key: str) -> dict[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[tool.pinsync] {key} must be a table")
+    return value
+
+
+def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} {key} must be a list of strings")
+    return tuple(value)
+
+
+def _python(table: dict[str, Any], where: str) -> str | None:
+    value = table.get("python")
+    if value is None:
+        return None
+    parts = str(value).split(".")
+    if not isinstance(value, str) or len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f'{where} python must be a "X.Y" string, got {value!r}')
+    return value

@@ -1,0 +1,91 @@
+"""Finding the repository's files: requirement sources, locks and Dockerfiles."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+# Directories that never hold a project's own requirement files.
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".nox",
+        ".tox",
+        ".venv",
+        "venv",
+        ".env",
+        "env",
+        "node_modules",
+        "build",
+        "dist",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "site-packages",
+        ".eggs",
+    }
+)
+
+
+def _skipped(parts: Iterable[str]) -> bool:
+    return any(p in SKIP_DIRS or p.endswith(".egg-info") for p in parts)
+
+
+def list_files(root: Path) -> tuple[PurePosixPath, ...]:
+    """Every file of the repository, relative to `root`, without ignored ones.
+
+    In a git work tree git itself answers (tracked plus untracked-not-ignored),
+    which is both faster than a walk and the only reliable reading of .gitignore.
+    """
+    listed = _git_files(root)
+    found = listed if listed is not None else _walk(root)
+    return tuple(sorted(p for p in found if not _skipped(p.parts[:-1])))
+
+
+def _git_files(root: Path) -> list[PurePosixPath] | None:
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "."],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    if proc.returncode != 0:
+        return None
+    names = [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    # A deleted-but-tracked file is still listed by --cached.
+    return [PurePosixPath(n) for n in names if (root / n).is_file()]
+
+
+def _walk(root: Path) -> Iterator[PurePosixPath]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in SKIP_DIRS
+            and not d.endswith(".egg-info")
+            and not (here / d / "pyvenv.cfg").exists()
+        )
+        rel = here.relative_to(root)
+        for name in filenames:
+            yield PurePosixPath(rel.as_posix()) / name if rel.parts else PurePosixPath(name)
+
+
+def matches(path: PurePosixPath, patterns: Iterable[str]) -> bool:
+    """Glob match where `**/` also matches at the top level, as in .gitignore."""
+    text = path.as_posix()
+    for pattern in patterns:
+        if fnmatch.fnmatchcase(text, pattern):
+            return True
+        if pattern.startswith("**/") and fnmatch.fnmatchcase(text, pattern[3:]):
+            return True
+    return False

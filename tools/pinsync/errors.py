@@ -1,0 +1,42 @@
+"""The one error hierarchy; the CLI turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+
+class PinsyncError(ValueError):
+    """Root of every error pinsync raises on purpose."""
+
+    exit_code = 2
+
+
+class ParseError(PinsyncError):
+    """A line of a requirement file, Dockerfile or config that cannot be understood."""
+
+    def __init__(self, file: PurePath | str, line: int, text: str, reason: str) -> None:
+        self.file = str(file)
+        self.line = line
+        self.text = text
+        self.reason = reason
+        super().__init__(f"{self.file}:{line}: {reason}: {text.strip()!r}")
+
+
+class ConfigError(PinsyncError):
+    """The [tool.pinsync] table, or a header it has to stand in for, is unusable."""
+
+
+class GraphError(PinsyncError):
+    """An include cycle, a missing include, or a file that is not part of the repository."""
+
+
+class CompileError(PinsyncError):
+    """pip-compile failed; the message is the part of its output that says why."""
+
+
+class InterpreterNotFound(PinsyncError):
+    """The Python version a lock is compiled for is not installed here."""
+
+
+class BumpError(PinsyncError):
+    """A bump that cannot be applied; nothing was changed."""

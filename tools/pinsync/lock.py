@@ -1,0 +1,228 @@
+"""`lock`: recompile outputs in graph order, in a stage, and commit them together."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .compiler import find_python, pip_tools_version, run_compile
+from .errors import PinsyncError
+from .graph import Target
+from .lockfile import (
+    inputs_digest,
+    output_digest,
+    parse_lockfile,
+    parse_stamp,
+    strip_stamp,
+    with_stamp,
+)
+from .repo import Repo
+from .reqfile import ReqFile, parse_requirements
+from .stage import Change, Stage, commit
+
+Status = Literal["created", "updated", "unchanged", "fresh"]
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    files: tuple[str, ...] = ()
+    upgrade: bool = False
+    upgrade_packages: tuple[str, ...] = ()
+    force: bool = False
+    dry_run: bool = False
+    jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    output: PurePosixPath
+    status: Status
+    pins_changed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LockResult:
+    outcomes: tuple[Outcome, ...]
+    changes: tuple[Change, ...]
+    seconds: float
+
+
+Progress = Callable[[Outcome], None]
+
+
+def upgrade_names(specs: Iterable[str]) -> frozenset[NormalizedName]:
+    """Validate `NAME[==VER]` arguments before anything runs."""
+    names = set()
+    for spec in specs:
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement:
+            raise PinsyncError(
+                f"--upgrade-package {spec!r}: expected NAME or NAME==VERSION"
+            ) from None
+        if (
+            req.url
+            or req.marker
+            or req.extras
+            or len(req.specifier) > 1
+            or any(s.operator not in ("==", "===") for s in req.specifier)
+        ):
+            raise PinsyncError(f"--upgrade-package {spec!r}: expected NAME or NAME==VERSION")
+        names.add(canonicalize_name(req.name))
+    return frozenset(names)
+
+
+def select(repo: Repo, files: Sequence[str], cwd: Path) -> frozenset[PurePosixPath]:
+    """The outputs named by `files` (a lock or a source of one), plus all that depend on them."""
+    graph = repo.graph
+    if not files:
+        return frozenset(graph.targets)
+    chosen = set()
+    root = repo.root.resolve()
+    for name in files:
+        path = Path(name)
+        candidates = [path] if path.is_absolute() else [cwd / path, repo.root / path]
+        target = None
+        for candidate in candidates:
+            try:
+                rel = PurePosixPath(candidate.resolve().relative_to(root).as_posix())
+            except ValueError:
+                continue
+            target = graph.target_for(rel)
+            if target:
+                break
+        if target is None:
+            raise PinsyncError(f"{name}: neither a lock file nor the source of one in {repo.root}")
+        chosen.add(target.output)
+    return graph.dependents(chosen)
+
+
+def pins_changed(old: str | None, new: str, path: PurePosixPath) -> int:
+    def pins(text: str) -> dict[str, str]:
+        return {
+            str(e.name): e.pinned_version or e.url or str(e.specifier)
+            for e in parse_requirements(path, text).entries
+            if e.name
+        }
+
+    before, after = pins(old or ""), pins(new)
+    return sum(before.get(k) != after.get(k) for k in before.keys() | after.keys())
+
+
+def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
+    """Parse what the compile of `target` reads, as the stage holds it now."""
+    out = []
+    for path in repo.graph.closure[target.output]:
+        text = stage.read(path)
+        if text is not None and path.suffix in (".in", ".txt"):
+            out.append(parse_requirements(path, text))
+    return out
+
+
+def compile_one(
+    stage: Stage,
+    repo: Repo,
+    target: Target,
+    request: LockRequest,
+    upgrades: frozenset[NormalizedName],
+) -> Outcome:
+    existing = stage.read(target.output)
+    digest = inputs_digest(
+        target,
+        _closure(stage, repo, target),
+        repo.config.pip_tools,
+        pip_tools_version(),
+    )
+    stamp = parse_stamp(existing) if existing is not None else None
+    touches_upgrade = (
+        bool(upgrades)
+        and existing is not None
+        and bool(upgrades & parse_lockfile(target.output, existing).pins().keys())
+    )
+    if (
+        stamp is not None
+        and existing is not None
+        and not (request.force or request.upgrade or touches_upgrade)
+        and stamp.inputs == digest
+        and stamp.output == output_digest(existing)
+    ):
+        return Outcome(target.output, "fresh", 0, 0.0)
+    run = run_compile(
+        stage.path,
+        target,
+        find_python(target.python),
+        upgrade=request.upgrade,
+        upgrade_packages=request.upgrade_packages,
+    )
+    new = stage.read(target.output) or ""
+    if existing is not None and strip_stamp(existing) == new:
+        if stamp is None and not request.force:
+            # Compiled by plain pip-compile and in sync: leave it byte-identical.
+            stage.write(target.output, existing)
+        else:
+            stage.write(target.output, with_stamp(new, digest))
+        return Outcome(target.output, "unchanged", 0, run.seconds)
+    stage.write(target.output, with_stamp(new, digest))
+    status: Status = "created" if existing is None else "updated"
+    return Outcome(target.output, status, pins_changed(existing, new, target.output), run.seconds)
+
+
+def compile_targets(
+    stage: Stage,
+    repo: Repo,
+    selected: frozenset[PurePosixPath],
+    request: LockRequest,
+    progress: Progress,
+) -> tuple[Outcome, ...]:
+    """Compile `selected` in graph order, independent ones in parallel; report in order."""
+    order = [t for t in repo.graph.order() if t.output in selected]
+    for target in order:
+        find_python(target.python)  # a missing interpreter fails before any compile
+    upgrades = upgrade_names(request.upgrade_packages)
+    jobs = request.jobs or repo.config.jobs or os.cpu_count() or 1
+    waiting = {t.output: set(repo.graph.after[t.output]) & selected for t in order}
+    results: dict[PurePosixPath, Outcome] = {}
+    printed = 0
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running: dict[Future[Outcome], PurePosixPath] = {}
+        try:
+            while waiting or running:
+                for target in order:
+                    deps = waiting.get(target.output)
+                    if deps is not None and deps <= results.keys():
+                        del waiting[target.output]
+                        future = pool.submit(compile_one, stage, repo, target, request, upgrades)
+                        running[future] = target.output
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    output = running.pop(future)
+                    results[output] = future.result()
+                while printed < len(order) and order[printed].output in results:
+                    progress(results[order[printed].output])
+                    printed += 1
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+    return tuple(results[t.output] for t in order)
+
+
+def run_lock(repo: Repo, request: LockRequest, cwd: Path, progress: Progress) -> LockResult:
+    start = time.perf_counter()
+    selected = select(repo, request.files, cwd)
+    upgrade_names(request.upgrade_packages)
+    with Stage(repo.root, selected) as stage:
+        outcomes = compile_targets(stage, repo, selected, request, progress)
+        changes = stage.changes()
+        if not request.dry_run:
+            commit(repo.root, changes)
+    return LockResult(outcomes, changes, time.perf_counter() - start)

@@ -1,0 +1,317 @@
+"""Parsing requirement files (`.in` sources and compiled `.txt` locks) with line numbers.
+
+Only the syntax pip accepts in requirement files is understood; the requirement
+strings themselves are parsed by `packaging`, never by pip internals.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .errors import ParseError
+
+IncludeKind = Literal["-r", "-c"]
+
+_INCLUDE_FLAGS: dict[str, IncludeKind] = {
+    "-r": "-r",
+    "--requirement": "-r",
+    "-c": "-c",
+    "--constraint": "-c",
+}
+_EDITABLE_FLAGS = ("-e", "--editable")
+# Options pip accepts on a line of their own in a requirements file.
+_VALUE_OPTIONS = {
+    "-i": "--index-url",
+    "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links",
+    "--find-links": "--find-links",
+    "--trusted-host": "--trusted-host",
+    "--only-binary": "--only-binary",
+    "--no-binary": "--no-binary",
+    "--use-feature": "--use-feature",
+    "--config-settings": "--config-settings",
+}
+_FLAG_OPTIONS = {"--no-index", "--pre", "--prefer-binary", "--require-hashes"}
+# Options pip accepts after a requirement on the same line.
+_PER_REQUIREMENT_OPTIONS = {"--hash", "--config-settings", "--global-option"}
+
+
+@dataclass(frozen=True)
+class Include:
+    """An `-r`/`-c` line: `path` as written, `target` resolved relative to the root."""
+
+    kind: IncludeKind
+    path: str
+    target: PurePosixPath
+    line: int
+
+
+@dataclass(frozen=True)
+class OptionLine:
+    """An option line such as `--index-url URL` or `--no-index`."""
+
+    name: str
+    value: str | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One requirement line.
+
+    `name` is canonical (None only for an editable or URL with no name to find);
+    `raw_name` keeps the spelling of the file so that edits can preserve it.
+    """
+
+    name: NormalizedName | None
+    raw_name: str | None
+    specifier: SpecifierSet
+    extras: frozenset[NormalizedName]
+    marker: str | None
+    url: str | None
+    editable: bool
+    hashes: tuple[str, ...]
+    line: int
+    end_line: int
+    text: str
+
+    @property
+    def pinned_version(self) -> str | None:
+        """The version of an exact `==`/`===` pin without wildcard, else None."""
+        specs = list(self.specifier)
+        if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+            return specs[0].version
+        return None
+
+
+@dataclass(frozen=True)
+class ReqFile:
+    path: PurePosixPath
+    entries: tuple[Entry, ...] = ()
+    includes: tuple[Include, ...] = ()
+    options: tuple[OptionLine, ...] = ()
+    comments: tuple[tuple[int, str], ...] = field(default=(), repr=False)
+
+    def entry(self, name: str) -> Entry | None:
+        """The first entry for `name`, in any spelling."""
+        wanted = canonicalize_name(name)
+        return next((e for e in self.entries if e.name == wanted), None)
+
+
+@dataclass(frozen=True)
+class LogicalLine:
+    line: int
+    end_line: int
+    text: str
+    comment: str
+
+
+def logical_lines(text: str) -> Iterator[LogicalLine]:
+    """Join `\\` continuations and split off comments, keeping physical line numbers."""
+    physical = text.splitlines()
+    i = 0
+    while i < len(physical):
+        start = i
+        parts: list[str] = []
+        comment = ""
+        while True:
+            raw = physical[i]
+            code, sep, note = _split_comment(raw)
+            if sep:
+                comment = note
+                parts.append(code)
+                # pip drops the rest of a line after `#`, continuation included.
+                break
+            if code.endswith("\\") and i + 1 < len(physical):
+                parts.append(code[:-1])
+                i += 1
+                continue
+            parts.append(code[:-1] if code.endswith("\\") else code)
+            break
+        i += 1
+        yield LogicalLine(start + 1, i, " ".join(p.strip() for p in parts).strip(), comment)
+
+
+def _split_comment(raw: str) -> tuple[str, bool, str]:
+    """pip's rule: `#` starts a comment at the line start or after whitespace."""
+    for pos, ch in enumerate(raw):
+        if ch == "#" and (pos == 0 or raw[pos - 1] in " \t"):
+            return raw[:pos], True, raw[pos + 1 :].strip()
+    return raw, False, ""
+
+
+def parse_requirements(path: PurePosixPath, text: str) -> ReqFile:
+    """Parse the text of the requirement file at `path` (relative to the root)."""
+    entries: list[Entry] = []
+    includes: list[Include] = []
+    options: list[OptionLine] = []
+    comments: list[tuple[int, str]] = []
+    for ll in logical_lines(text):
+        if not ll.text:
+            if ll.comment:
+                comments.append((ll.line, ll.comment))
+            continue
+        if ll.comment:
+            comments.append((ll.line, ll.comment))
+        if ll.text.startswith("-"):
+            flag, value = _split_flag(ll.text)
+            if flag in _INCLUDE_FLAGS:
+                if not value:
+                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a file name")
+                includes.append(
+                    Include(_INCLUDE_FLAGS[flag], value, _resolve(path, value), ll.line)
+                )
+                continue
+            if flag in _EDITABLE_FLAGS:
+                if not value:
+                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a path or URL")
+                entries.append(_parse_url_entry(path, ll, value, editable=True))
+                continue
+            if flag in _VALUE_OPTIONS:
+                if not value:
+                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a value")
+                options.append(OptionLine(_VALUE_OPTIONS[flag], value, ll.line))
+                continue
+            if flag in _FLAG_OPTIONS and not value:
+                options.append(OptionLine(flag, None, ll.line))
+                continue
+            raise ParseError(path, ll.line, ll.text, "unknown option")
+        entries.append(_parse_entry(path, ll))
+    return ReqFile(path, tuple(entries), tuple(includes), tuple(options), tuple(comments))
+
+
+def _split_flag(text: str) -> tuple[str, str]:
+    if text.startswith("--"):
+        head, sep, rest = text.partition("=")
+        if sep and " " not in head:
+            return head, rest.strip()
+        head, _, rest = text.partition(" ")
+        return head, rest.strip()
+    # Short options may be glued to their value: `-rbase.in`.
+    if len(text) > 2 and text[2] not in " =":
+        return text[:2], text[2:].strip()
+    return text[:2], text[2:].lstrip(" =").strip()
+
+
+def _resolve(path: PurePosixPath, value: str) -> PurePosixPath:
+    """Resolve an include relative to the including file, without touching the disk."""
+    parts: list[str] = []
+    for part in (path.parent / value).parts:
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            else:
+                parts.append(part)
+        elif part != ".":
+            parts.append(part)
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+def _split_requirement_options(path: PurePosixPath, ll: LogicalLine) -> tuple[str, tuple[str, ...]]:
+    """Separate `req --hash=...` into the requirement and its hashes (pip's rule: options start at ` --`)."""
+    text = ll.text
+    cut = text.find(" --")
+    if cut < 0:
+        return text, ()
+    head, tail = text[:cut].strip(), text[cut:]
+    hashes: list[str] = []
+    try:
+        tokens = shlex.split(tail)
+    except ValueError as exc:
+        raise ParseError(path, ll.line, ll.text, f"bad quoting ({exc})") from None
+    it = iter(tokens)
+    for tok in it:
+        name, sep, value = tok.partition("=")
+        if name not in _PER_REQUIREMENT_OPTIONS:
+            raise ParseError(path, ll.line, ll.text, f"unknown option {name}")
+        if not sep:
+            value = next(it, "")
+        if name == "--hash":
+            if ":" not in value:
+                raise ParseError(path, ll.line, ll.text, "a hash must look like sha256:<hex>")
+            hashes.append(value)
+    return head, tuple(hashes)
+
+
+def _looks_like_url_or_path(text: str) -> bool:
+    head = text.split(";", 1)[0].strip()
+    return "://" in head or head.startswith((".", "/", "~", "file:"))
+
+
+def _parse_entry(path: PurePosixPath, ll: LogicalLine) -> Entry:
+    text, hashes = _split_requirement_options(path, ll)
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        if _looks_like_url_or_path(text):
+            entry = _parse_url_entry(path, ll, text, editable=False)
+            return Entry(**{**entry.__dict__, "hashes": hashes})
+        reason = str(exc).splitlines()[0] if str(exc) else "not a valid requirement"
+        raise ParseError(path, ll.line, ll.text, f"invalid requirement ({reason})") from None
+    return Entry(
+        name=canonicalize_name(req.name),
+        raw_name=req.name,
+        specifier=req.specifier,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        marker=str(req.marker) if req.marker else None,
+        url=req.url,
+        editable=False,
+        hashes=hashes,
+        line=ll.line,
+        end_line=ll.end_line,
+        text=ll.text,
+    )
+
+
+def _parse_url_entry(path: PurePosixPath, ll: LogicalLine, value: str, editable: bool) -> Entry:
+    """`-e ./pkg`, `-e git+...#egg=name`, a bare URL: the name comes from `#egg=` when present."""
+    url, _, marker = value.partition(" ;")
+    if not marker:
+        url, _, marker = value.partition("; ")
+    url = url.strip()
+    name: NormalizedName | None = None
+    raw_name: str | None = None
+    extras: frozenset[NormalizedName] = frozenset()
+    specifier = SpecifierSet()
+    if " @ " in url:
+        try:
+            req = Requirement(url)
+        except InvalidRequirement as exc:
+            raise ParseError(path, ll.line, ll.text, f"invalid requirement ({exc})") from None
+        name, raw_name, url = canonicalize_name(req.name), req.name, req.url or ""
+        extras = frozenset(canonicalize_name(e) for e in req.extras)
+    else:
+        _, _, fragment = url.partition("#")
+        for part in fragment.split("&"):
+            key, _, egg = part.partition("=")
+            if key == "egg" and egg:
+                try:
+                    req = Requirement(egg)
+                except InvalidRequirement:
+                    raise ParseError(path, ll.line, ll.text, "invalid #egg= name") from None
+                name, raw_name, specifier = canonicalize_name(req.name), req.name, req.specifier
+                extras = frozenset(canonicalize_name(e) for e in req.extras)
+    if not url:
+        raise ParseError(path, ll.line, ll.text, "missing URL or path")
+    return Entry(
+        name=name,
+        raw_name=raw_name,
+        specifier=specifier,
+        extras=extras,
+        marker=marker.strip() or None,
+        url=url,
+        editable=editable,
+        hashes=(),
+        line=ll.line,
+        end_line=ll.end_line,
+        text=ll.text,
+    )

@@ -1,0 +1,178 @@
+"""Work on copies, then replace the repository's files all at once, or not at all.
+
+A stage is a temporary directory that looks like the repository from pip-compile's
+point of view: the directories holding files we may write are real directories
+with copies of those files, and every other entry is a symlink to the original.
+pip-compile runs there with the same relative paths as in the repository, so its
+output is byte-for-byte what it would write in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import FrameType
+
+from filelock import FileLock, Timeout
+
+from .errors import PinsyncError
+
+
+@dataclass(frozen=True)
+class Change:
+    path: PurePosixPath
+    old: bytes | None  # None: the file is new
+    new: bytes
+
+
+class Stage:
+    def __init__(self, root: Path, writable: Iterable[PurePosixPath]) -> None:
+        self.root = root
+        self.writable = frozenset(writable)
+        self.path = Path(tempfile.mkdtemp(prefix="pinsync-stage-"))
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self) -> None:
+        dirs = {PurePosixPath(".")}
+        for rel in self.writable:
+            dirs.update(rel.parents)
+        for d in sorted(dirs, key=lambda p: len(p.parts)):
+            real, staged = self.root / d, self.path / d
+            staged.mkdir(parents=True, exist_ok=True)
+            if not real.is_dir():
+                continue
+            for entry in os.scandir(real):
+                rel = d / entry.name if d.parts else PurePosixPath(entry.name)
+                if rel in dirs:
+                    continue
+                if rel in self.writable:
+                    shutil.copy2(entry.path, staged / entry.name)
+                else:
+                    os.symlink(entry.path, staged / entry.name)
+
+    def file(self, rel: PurePosixPath) -> Path:
+        return self.path / rel
+
+    def read(self, rel: PurePosixPath) -> str | None:
+        path = self.path / rel
+        if not path.exists():
+            return None
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+
+    def write(self, rel: PurePosixPath, text: str) -> None:
+        if rel not in self.writable:
+            raise PinsyncError(f"internal: {rel} was not staged for writing")
+        with open(self.path / rel, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+    def changes(self) -> tuple[Change, ...]:
+        out = []
+        for rel in sorted(self.writable):
+            staged = self.path / rel
+            if not staged.exists() or staged.is_symlink():
+                continue
+            new = staged.read_bytes()
+            real = self.root / rel
+            old = real.read_bytes() if real.exists() else None
+            if old != new:
+                out.append(Change(rel, old, new))
+        return tuple(out)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (and SIGTERM) until the block is over, so a commit is never cut in half."""
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    try:
+        previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals cannot be handled here anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def commit(root: Path, changes: Iterable[Change]) -> None:
+    """Write every change or none: temp files first, then renames that cannot be interrupted."""
+    changes = tuple(changes)
+    temps: list[tuple[Path, Path, Change]] = []
+    try:
+        for change in changes:
+            target = root / change.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".pinsync-tmp", dir=target.parent
+            )
+            tmp = Path(tmp_name)
+            temps.append((tmp, target, change))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(change.new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if target.exists():
+                shutil.copymode(target, tmp)
+        with _deferred_interrupts():
+            done: list[tuple[Path, Change]] = []
+            try:
+                for tmp, target, change in temps:
+                    os.replace(tmp, target)
+                    done.append((target, change))
+            except OSError:
+                for target, change in reversed(done):
+                    if change.old is None:
+                        target.unlink(missing_ok=True)
+                    else:
+                        target.write_bytes(change.old)
+                raise
+    finally:
+        for leftover, _, _ in temps:
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def repo_lock(root: Path, timeout: float = 600) -> Iterator[None]:
+    """One pinsync run per repository at a time; the lock file lives outside the repository."""
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    lock = FileLock(Path(tempfile.gettempdir()) / f"pinsync-{key}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another pinsync run on {root} ...", flush=True)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise PinsyncError(f"another pinsync run still holds {lock.lock_file}") from None
+    try:
+        yield
+    finally:
+        lock.release()
