@@ -598,28 +598,17 @@ def find_pyproject_requirements(path: PurePosixPath, text: str) -> tuple[Pyproje
 # --------------------------------------------------------------------------- generic
 
 
-@dataclass(frozen=True)
-class _Word:
-    """A word of a line with its quotes removed.
-
-    `columns[i]` is where char `i` was on the line; `quoted[i]` says whether it was
-    inside a pair of quotes, where a `,` or a quote is content rather than syntax.
-    """
-
-    value: str
-    columns: tuple[int, ...]
-    quoted: tuple[bool, ...]
-
-    def slice(self, lo: int, hi: int) -> _Word:
-        return _Word(self.value[lo:hi], self.columns[lo:hi], self.quoted[lo:hi])
+_QUOTES: Final = ("'", '"')
 
 
-def _words(line: str) -> Iterator[_Word]:
-    """Shell-like words of one line, stopping at a comment.
+def _words(line: str) -> Iterator[tuple[int, str]]:
+    """(column, text) of the shell-like words of one line, up to a comment.
 
-    Unlike shlex this never fails: a quote without a partner on the line is kept
-    as an ordinary character. A `#` starts a comment only at the start of a word,
-    as in shell and YAML, so `pkg.tar.gz#sha256=...` survives.
+    A quoted stretch keeps its spaces inside one word, but the quotes stay in the
+    text: in a constraints file `a==1;python_version<"3.12"` has to keep them.
+    Unlike shlex this never fails: a quote without a partner on the line is an
+    ordinary character. A `#` starts a comment only at the start of a word, as in
+    shell and YAML, so `pkg.tar.gz#sha256=...` survives.
     """
     pos = 0
     while pos < len(line):
@@ -628,41 +617,34 @@ def _words(line: str) -> Iterator[_Word]:
             continue
         if line[pos] == "#":
             return
-        chars: list[str] = []
-        columns: list[int] = []
-        quoted: list[bool] = []
+        start = pos
         while pos < len(line) and not line[pos].isspace():
-            ch = line[pos]
-            close = line.find(ch, pos + 1) if ch in ("'", '"') else -1
-            if close >= 0:
-                chars.extend(line[pos + 1 : close])
-                columns.extend(range(pos + 1, close))
-                quoted.extend([True] * (close - pos - 1))
-                pos = close + 1
-            else:
-                chars.append(ch)
-                columns.append(pos)
-                quoted.append(False)
-                pos += 1
-        yield _Word("".join(chars), tuple(columns), tuple(quoted))
+            close = line.find(line[pos], pos + 1) if line[pos] in _QUOTES else -1
+            pos = close + 1 if close >= 0 else pos + 1
+        yield start, line[start:pos]
 
 
-def _trim(word: _Word) -> _Word:
-    """Drop unpaired quotes around a word and a trailing comma (YAML/JSON/TOML lists)."""
-    lo, hi = 0, len(word.value)
+def _trim(word: str) -> tuple[int, int]:
+    """The [lo, hi) of `word` without surrounding quotes and trailing commas.
 
-    def bare(i: int, chars: str) -> bool:
-        return not word.quoted[i] and word.value[i] in chars
-
-    while hi > lo and bare(hi - 1, ","):
-        hi -= 1
-    while lo < hi and bare(lo, "\"'"):
-        lo += 1
-    while hi > lo and bare(hi - 1, "\"'"):
-        hi -= 1
-    while hi > lo and bare(hi - 1, ","):
-        hi -= 1
-    return word.slice(lo, hi)
+    The commas are those of YAML flow, JSON or TOML lists; a lone quote at either
+    end is what is left of a string that started or ends on another line.
+    """
+    lo, hi = 0, len(word)
+    changed = True
+    while changed and hi > lo:
+        changed = False
+        while hi > lo and word[hi - 1] == ",":
+            hi -= 1
+            changed = True
+        if hi - lo >= 2 and word[lo] in _QUOTES and word[hi - 1] == word[lo]:
+            lo, hi, changed = lo + 1, hi - 1, True
+            continue
+        if hi > lo and word[lo] in _QUOTES and word.count(word[lo], lo, hi) % 2:
+            lo, changed = lo + 1, True
+        if hi > lo and word[hi - 1] in _QUOTES and word.count(word[hi - 1], lo, hi) % 2:
+            hi, changed = hi - 1, True
+    return lo, hi
 
 
 def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
@@ -673,36 +655,29 @@ def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
     """
     pins: list[TextPin] = []
     for number, raw_line in enumerate(_split_lines(text), start=1):
-        line = raw_line.rstrip("\r")
-        for word in map(_trim, _words(line)):
-            if "==" not in word.value:
+        for column, word in _words(raw_line.rstrip("\r")):
+            lo, hi = _trim(word)
+            value = word[lo:hi]
+            if "==" not in value:
                 continue
             try:
-                req = Requirement(word.value)
+                req = Requirement(value)
             except InvalidRequirement:
                 continue
             pin = _exact_pin(req)
-            if pin is None:
-                continue
-            operator, version = pin
-            span = _version_span(word.value, operator, version)
-            if span is None:
-                continue
-            start = word.columns[span[0]]
-            end = word.columns[span[1] - 1] + 1
-            if end - start != span[1] - span[0]:
-                # Quotes inside the version (`1."2"`): no single span to replace.
+            span = _version_span(value, *pin) if pin else None
+            if pin is None or span is None:
                 continue
             pins.append(
                 TextPin(
                     file=path,
                     line=number,
-                    start=start,
-                    end=end,
+                    start=column + lo + span[0],
+                    end=column + lo + span[1],
                     name=canonicalize_name(req.name),
-                    operator=operator,
-                    version=version,
-                    text=word.value,
+                    operator=pin[0],
+                    version=pin[1],
+                    text=value,
                     where="",
                 )
             )

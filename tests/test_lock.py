@@ -1,0 +1,186 @@
+"""`lock` end to end: the real pip-compile against a local wheelhouse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from conftest import Repo
+
+from pinsync.lockfile import strip_stamp
+from pinsync.reqfile import parse_requirements
+from pathlib import PurePosixPath
+
+
+def pins(text: str) -> dict[str, str | None]:
+    return {str(e.name): e.pinned_version for e in parse_requirements(PurePosixPath("x.txt"), text).entries}
+
+
+def test_incident_lock_rewrites_exactly_the_stale_locks(incident_repo: Repo) -> None:
+    before = incident_repo.snapshot()
+    proc = incident_repo.pinsync("lock")
+    after = incident_repo.snapshot()
+    changed = sorted(k for k in after if before.get(k) != after[k])
+    assert changed == ["requirements-all.txt", "requirements.txt"], proc.stdout
+    for name in changed:
+        old, new = pins(before[name].decode()), pins(after[name].decode())
+        moved = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        # mlflow moves, and numpy because mlflow 3.4.0 needs numpy>=1.1; flask 3 and
+        # Jinja2 3.1.4 are on the index now but nothing asks for them.
+        assert moved == {"mlflow": ("2.9.0", "3.4.0"), "numpy": ("1.0", "1.1")}, name
+    print(proc.stdout)
+    again = incident_repo.pinsync("lock")
+    assert incident_repo.snapshot() == after, again.stdout
+
+
+LAYERED = {
+    "requirements/base.in": "flask\nzope.sqlalchemy\n",
+    "requirements/constraints.txt": "urllib3<2\n",
+    "requirements/dev.in": "-r base.in\n-c constraints.txt\nrequests\n",
+    "requirements/ci.in": "-r dev.txt\npytest  # test runner\n",
+}
+
+
+def test_layered_requirements_compile_in_dependency_order(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+    repo = make_repo(LAYERED)
+    proc = repo.pinsync("lock")
+    order = [line.split()[0] for line in proc.stdout.splitlines()[:3]]
+    assert order == ["requirements/base.txt", "requirements/dev.txt", "requirements/ci.txt"]
+    dev = pins(repo.read("requirements/dev.txt"))
+    assert dev["urllib3"] == "1.26.18"  # the -c constraint held
+    assert dev["zope-sqlalchemy"] == "3.1" and dev["sqlalchemy"] == "2.0.0"
+    ci = pins(repo.read("requirements/ci.txt"))
+    assert {k: ci[k] for k in dev} == dev  # -r dev.txt: the compiled layer is kept as is
+    assert ci["pytest"] == "8.0.0"
+    assert "# via -r requirements/dev.txt" in repo.read("requirements/ci.txt")
+
+
+def test_adopting_keeps_hashes_and_multi_input_outputs_byte_identical(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
+    repo = make_repo({"api.in": "flask\n", "worker.in": "requests\n", "docs.in": "Jinja2\n"})
+    repo.pip_compile("--generate-hashes", "--output-file=api.txt", "api.in")
+    # One output from two sources, named after neither of them.
+    repo.pip_compile("--allow-unsafe", "--output-file=services.txt", "worker.in", "docs.in")
+    before = repo.snapshot()
+    proc = repo.pinsync("lock")
+    assert repo.snapshot() == before, proc.stdout
+    assert "--hash=sha256:" in repo.read("api.txt")
+    assert sorted(line.split()[0] for line in proc.stdout.splitlines()[:-1]) == ["api.txt", "services.txt"]
+
+
+HOSTILE_ENV = {
+    "PIP_INDEX_URL": "https://deploy:hunter2@pypi.internal.invalid/simple",
+    "PIP_EXTRA_INDEX_URL": "https://token-s3cr3t@mirror.invalid/simple",
+    "PIP_FIND_LINKS": "/nonexistent/wheels",
+    "PIP_NO_INDEX": "0",
+    "PIP_PRE": "1",
+    "CUSTOM_COMPILE_COMMAND": "make upgrade",
+}
+
+
+def test_same_bytes_from_a_subdirectory_and_with_hostile_pip_variables(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
+    repo = make_repo(LAYERED)
+    repo.pinsync("lock")
+    reference = repo.snapshot()
+    for name in ("requirements/base.txt", "requirements/dev.txt", "requirements/ci.txt"):
+        (repo.path / name).unlink()
+    sub = repo.path / "requirements"
+    proc = repo.pinsync("lock", "--root", "..", cwd=sub, env=HOSTILE_ENV)
+    assert repo.snapshot() == reference
+    everything = proc.stdout + proc.stderr + "".join(v.decode() for v in repo.snapshot().values())
+    for secret in ("hunter2", "s3cr3t", "internal.invalid", "/nonexistent", "make upgrade", "/opt/"):
+        assert secret not in everything
+
+
+def test_malformed_line_names_file_and_line_and_writes_nothing(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
+    repo = make_repo({**LAYERED, "requirements/dev.in": "-r base.in\nrequests\nflask >= = 2\n"})
+    before = repo.snapshot()
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("pinsync: error: requirements/dev.in:3: invalid requirement")
+    assert "'flask >= = 2'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert repo.snapshot() == before
+
+
+def test_failed_resolution_is_all_or_nothing(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+    repo = make_repo(LAYERED)
+    repo.pinsync("lock")
+    repo.write({
+        "requirements/base.in": "flask\nzope.sqlalchemy\ngunicorn\n",  # compiles fine
+        "requirements/ci.in": "-r dev.txt\npytest==99.0\n",  # cannot resolve
+    })
+    before = repo.snapshot()
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "pinsync: error: requirements/ci.txt: pytest==99.0 is not on the index (newest: 8.0.0)"
+    )
+    assert repo.snapshot() == before  # base.txt compiled in the stage, never committed
+
+
+def test_custom_command_header_without_config_is_an_error(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+    repo = make_repo({"base.in": "flask\n"})
+    repo.pip_compile("--output-file=base.txt", "base.in")
+    text = repo.read("base.txt").replace("pip-compile --find-links=wheels --no-index --output-file=base.txt base.in", "make upgrade")
+    repo.write({"base.txt": text})
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert "base.txt: its header shows only the custom command 'make upgrade'" in proc.stderr
+    assert "custom-compile-command" in proc.stderr
+
+
+def test_configured_custom_command_is_written_to_the_header(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+    repo = make_repo({"base.in": "flask\n"})
+    repo.write({"pyproject.toml": repo.read("pyproject.toml") + '[tool.pinsync]\ncustom-compile-command = "make upgrade"\ncompile-args = []\n'})
+    repo.pinsync("lock")
+    assert "#    make upgrade\n" in repo.read("base.txt")
+
+
+def test_missing_interpreter_is_a_clear_error(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+    repo = make_repo({"base.in": "flask\n"})
+    repo.write({"pyproject.toml": repo.read("pyproject.toml") + '[tool.pinsync]\npython = "3.99"\n'})
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert "Python 3.99 is needed" in proc.stderr and "python3.99 is not installed" in proc.stderr
+    assert not (repo.path / "base.txt").exists()
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(incident_repo: Repo) -> None:
+    before = incident_repo.snapshot()
+    proc = incident_repo.pinsync("lock", "--dry-run")
+    assert incident_repo.snapshot() == before
+    assert "-mlflow==2.9.0\n+mlflow==3.4.0\n" in proc.stdout
+    assert "would write 2" in proc.stdout
+
+
+def test_upgrade_package_moves_only_that_package(incident_repo: Repo) -> None:
+    incident_repo.pinsync("lock")
+    before = pins(incident_repo.read("requirements-all.txt"))
+    # Options may follow the positional FILE.
+    incident_repo.pinsync("lock", "requirements-all.in", "--upgrade-package", "jinja2")
+    after = pins(incident_repo.read("requirements-all.txt"))
+    assert {k: (before[k], after[k]) for k in before if before[k] != after[k]} == {"jinja2": ("3.1.0", "3.1.4")}
+
+
+def test_upgrade_moves_everything_allowed(incident_repo: Repo) -> None:
+    incident_repo.pinsync("lock", "--upgrade")
+    after = pins(incident_repo.read("requirements.txt"))
+    assert (after["flask"], after["jinja2"]) == ("3.0.0", "3.1.4")
+    assert after["mlflow"] == "3.4.0"  # the .in pins it
+
+
+def test_stamped_lock_is_not_recompiled_and_a_hand_edit_is(incident_repo: Repo) -> None:
+    incident_repo.pinsync("lock")
+    proc = incident_repo.pinsync("lock")
+    assert "requirements-all.txt" in proc.stdout and "fresh" in proc.stdout
+    # A hand edit that breaks the lock: mlflow 3.4.0 needs numpy>=1.1.
+    edited = incident_repo.read("requirements.txt").replace("numpy==1.1", "numpy==1.0")
+    incident_repo.write({"requirements.txt": edited})
+    proc = incident_repo.pinsync("lock")
+    assert "numpy==1.1" in incident_repo.read("requirements.txt")
+    assert "requirements.txt                         updated (1 pin changed)" in proc.stdout
