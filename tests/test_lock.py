@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 
-from conftest import Repo
+from conftest import TOOLS, Repo
 
-from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
-from pathlib import PurePosixPath
 
 
 def pins(text: str) -> dict[str, str | None]:
@@ -184,3 +188,46 @@ def test_stamped_lock_is_not_recompiled_and_a_hand_edit_is(incident_repo: Repo) 
     proc = incident_repo.pinsync("lock")
     assert "numpy==1.1" in incident_repo.read("requirements.txt")
     assert "requirements.txt                         updated (1 pin changed)" in proc.stdout
+
+
+def _start(repo: Repo, tmpdir: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pinsync", "lock", *args],
+        cwd=repo.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+
+
+def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path,
+) -> None:
+    repo = make_repo(LAYERED)
+    repo.pinsync("lock")
+    repo.write({"requirements/base.in": "flask\nzope.sqlalchemy\ngunicorn\n"})
+    before = repo.snapshot()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = _start(repo, tmpdir)
+    time.sleep(0.8)  # inside the first pip-compile; the three take well over a second
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted; no file was changed" in err
+    assert repo.snapshot() == before
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pinsync-stage")] == []
+    assert not [p for p in repo.path.rglob("*pinsync-tmp*")]
+
+
+def test_two_runs_at_once_do_not_corrupt_each_other(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path,
+) -> None:
+    repo = make_repo(LAYERED)
+    repo.pinsync("lock")
+    reference = repo.snapshot()
+    for name in ("requirements/base.txt", "requirements/dev.txt", "requirements/ci.txt"):
+        (repo.path / name).unlink()
+    runs = [_start(repo, tmp_path, "--force") for _ in range(2)]
+    results = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert repo.snapshot() == reference
