@@ -31,6 +31,18 @@ def lock(session: nox.Session) -> None:
     _pinsync(session, "lock")
 
 
+@nox.session(name="check-lock")
+def check_lock(session: nox.Session) -> None:
+    """Fail on drift between .in, .txt, Dockerfile pins and co-installed locks (CI)."""
+    _pinsync(session, "check")
+
+
+@nox.session
+def bump(session: nox.Session) -> None:
+    """Move one package everywhere it is pinned: nox -s bump -- NAME VERSION."""
+    _pinsync(session, "bump")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite against the real pip-compile and a local wheelhouse."""

@@ -117,10 +117,73 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_parser() -> argparse.ArgumentParser:
+    check = argparse.ArgumentParser(
+        prog="pinsync check",
+        description="Fail on any drift between sources, locks and Dockerfiles. Never writes.",
+    )
+    _common(check)
+    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    how = check.add_mutually_exclusive_group()
+    how.add_argument("--offline", action="store_true", help="never run pip-compile; unstamped locks are warnings")
+    how.add_argument("--full", action="store_true", help="re-resolve every lock, stamped or not")
+    return check
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import CheckOptions, run_check
+    from .report import render_github, render_json, render_text
+
+    repo = load_repo(_root(args.root))
+    findings = run_check(repo, CheckOptions(offline=args.offline, full=args.full))
+    if args.format == "json":
+        out = render_json(findings) + "\n"
+    elif args.format == "github":
+        out = render_github(findings) + render_text(findings, color=False)
+    else:
+        out = render_text(findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    sys.stdout.write(redact(out))
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def bump_parser() -> argparse.ArgumentParser:
+    bump = argparse.ArgumentParser(
+        prog="pinsync bump",
+        description="Move one package in every .in, lock, Dockerfile and pyproject.toml, or change nothing.",
+    )
+    _common(bump)
+    bump.add_argument("name", metavar="NAME", help="project name, in any spelling")
+    bump.add_argument("version", metavar="VERSION", help="the version to move to")
+    bump.add_argument("--dry-run", action="store_true", help="print the table and a diff, write nothing")
+    bump.add_argument("--jobs", "-j", type=int, metavar="N", help="compile up to N locks at once")
+    return bump
+
+
+def cmd_bump(args: argparse.Namespace) -> int:
+    from .bump import run_bump, validate
+    from .report import render_bump, unified_diff
+
+    validate(args.name, args.version)  # before anything is read or run
+    root = _root(args.root)
+    with repo_lock(root):
+        repo = load_repo(root)
+        result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome)
+    sys.stdout.write(render_bump(result))
+    if args.dry_run:
+        for change in result.changes:
+            sys.stdout.write(unified_diff(change))
+        print(f"dry run: {len(result.changes)} file(s) would change; nothing was written")
+    else:
+        print(f"bumped {result.name} to {result.version} in {len(result.changes)} file(s)")
+    return 0
+
+
 COMMANDS: dict[
     str, tuple[Callable[[], argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
 ] = {
     "lock": (lock_parser, cmd_lock),
+    "check": (check_parser, cmd_check),
+    "bump": (bump_parser, cmd_bump),
 }
 USAGE = "usage: pinsync {lock,check,bump} [options]   (pinsync COMMAND --help for more)"
 

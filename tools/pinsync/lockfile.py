@@ -76,9 +76,10 @@ class LockFile:
     header: Header | None
     stamp: Stamp | None
     body: ReqFile
+    text: str
 
     def pins(self) -> dict[NormalizedName, Entry]:
-        return {e.name: e for e in self.body.entries if e.name is not None}
+        return self.body.pins()
 
 
 def parse_header(text: str) -> Header | None:
@@ -180,7 +181,9 @@ def with_stamp(text: str, inputs_digest: str) -> str:
 
 
 def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
-    return LockFile(path, parse_header(text), parse_stamp(text), parse_requirements(path, text))
+    return LockFile(
+        path, parse_header(text), parse_stamp(text), parse_requirements(path, text), text
+    )
 
 
 STAMP_VERSION = "1"
@@ -212,3 +215,29 @@ def inputs_digest(
         parts.extend(f"{i.kind} {i.target.as_posix()}" for i in req.includes)
         parts.extend(f"{o.name} {o.value}" for o in req.options)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+def via_annotations(text: str) -> dict[NormalizedName, tuple[str, ...]]:
+    """`# via` annotations per pinned package, in either of pip-compile's layouts."""
+    out: dict[NormalizedName, list[str]] = {}
+    current: NormalizedName | None = None
+    lines = text.splitlines()
+    entries = {e.line: e for e in parse_requirements(PurePosixPath("-"), text).entries}
+    for number, raw in enumerate(lines, start=1):
+        entry = entries.get(number)
+        if entry is not None:
+            current = entry.name
+            if current is not None:
+                out.setdefault(current, [])
+            continue
+        stripped = raw.strip()
+        if current is None or not stripped.startswith("#"):
+            if stripped and not raw.startswith((" ", "\t")):
+                current = None
+            continue
+        note = stripped.lstrip("#").strip()
+        if note.startswith("via"):
+            note = note[3:].strip()
+        if note:
+            out[current].append(note)
+    return {k: tuple(v) for k, v in out.items()}

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import itertools
+import json
+from collections.abc import Sequence
 
+from .bump import BumpResult
+from .check import Finding
 from .stage import Change
 
 
@@ -13,3 +18,77 @@ def unified_diff(change: Change) -> str:
     name = change.path.as_posix()
     lines = difflib.unified_diff(old, new, f"a/{name}", f"b/{name}")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _escape_data(text: str) -> str:
+    # GitHub workflow commands: %, CR and LF must be escaped in messages.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_json(findings: Sequence[Finding]) -> str:
+    ok = not any(f.severity == "error" for f in findings)
+    return json.dumps(
+        {
+            "ok": ok,
+            "findings": [
+                {
+                    "file": f.file,
+                    "line": f.line,
+                    "package": f.package,
+                    "kind": f.kind,
+                    "severity": f.severity,
+                    "message": f.message,
+                }
+                for f in findings
+            ],
+        },
+        indent=2,
+    )
+
+
+def render_github(findings: Sequence[Finding]) -> str:
+    return "".join(
+        f"::{f.severity} file={_escape_property(f.file)},line={f.line},"
+        f"title={_escape_property('pinsync ' + f.kind)}::{_escape_data(f.message)}\n"
+        for f in findings
+    )
+
+
+def render_text(findings: Sequence[Finding], color: bool) -> str:
+    def paint(code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if color else text
+
+    lines: list[str] = []
+    for file, group in itertools.groupby(findings, key=lambda f: f.file):
+        lines.append(paint("1", file))
+        for f in group:
+            label = paint("31", "error") if f.severity == "error" else paint("33", "warning")
+            lines.append(f"  {f.file}:{f.line}: {label} [{f.kind}] {f.message}")
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if not findings:
+        lines.append(paint("32", "All lock files are in sync."))
+    else:
+        lines.append(f"{errors} error(s), {warnings} warning(s).")
+        if errors:
+            lines.append("Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION")
+    return "\n".join(lines) + "\n"
+
+
+def render_bump(result: BumpResult) -> str:
+    """A table of every file that changed: the package itself, then what followed it."""
+    rows: list[tuple[str, str, str]] = []
+    for edit in result.edits:
+        rows.append((f"{edit.file}:{edit.line}", result.name, f"{edit.old} → {result.version}"))
+    for moved in result.moved:
+        rows.append((moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}"))
+    if not rows:
+        return f"{result.name} is already at {result.version} everywhere\n"
+    width = max(len(r[0]) for r in rows)
+    pkg_width = max(len(r[1]) for r in rows)
+    head = f"{'file':<{width}}  {'package':<{pkg_width}}  change\n"
+    return head + "".join(f"{f:<{width}}  {p:<{pkg_width}}  {c}\n" for f, p, c in rows)

@@ -101,6 +101,10 @@ class ReqFile:
     options: tuple[OptionLine, ...] = ()
     comments: tuple[tuple[int, str], ...] = field(default=(), repr=False)
 
+    def pins(self) -> dict[NormalizedName, Entry]:
+        """Entries by canonical name; the last one wins, as in pip."""
+        return {e.name: e for e in self.entries if e.name is not None}
+
     def entry(self, name: str) -> Entry | None:
         """The first entry for `name`, in any spelling."""
         wanted = canonicalize_name(name)

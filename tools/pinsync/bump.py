@@ -1,0 +1,194 @@
+"""`bump NAME VERSION`: move one package in every pin site and lock, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .check import dockerfiles
+from .discovery import matches
+from .errors import BumpError, CompileError
+from .lock import LockRequest, Outcome, compile_targets
+from .lockfile import parse_lockfile
+from .pinsites import (
+    find_generic_pins,
+    find_pyproject_pins,
+    find_pyproject_requirements,
+    replace_versions,
+)
+from .reqfile import Entry
+from .repo import Repo
+from .dockerfile import replace_version as replace_dockerfile_version
+from .stage import Change, Stage, commit
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One pin site moved in a file that is not a lock."""
+
+    file: PurePosixPath
+    line: int
+    old: str
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A pin that moved in a lock: the bumped package, or one that followed it."""
+
+    file: PurePosixPath
+    package: NormalizedName
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class BumpResult:
+    name: NormalizedName
+    version: str
+    edits: tuple[Edit, ...]
+    moved: tuple[Moved, ...]
+    changes: tuple[Change, ...]
+
+
+def validate(name: str, version: str) -> tuple[NormalizedName, Version]:
+    """Refuse anything that is not a project name and a version before any work starts."""
+    try:
+        req = Requirement(name)
+    except InvalidRequirement:
+        req = None
+    if req is None or req.name != name or req.specifier or req.extras or req.marker or req.url:
+        raise BumpError(f"{name!r} is not a valid project name")
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        raise BumpError(f"{version!r} is not a valid version") from None
+    return canonicalize_name(name), parsed
+
+
+def _version_span(line: str, entry: Entry) -> tuple[int, int] | None:
+    """Columns of the version literal of `entry`'s `==`/`===` pin on its physical line."""
+    version = entry.pinned_version
+    if version is None:
+        return None
+    for op in ("===", "=="):
+        at = line.find(op)
+        while at >= 0:
+            start = at + len(op)
+            while start < len(line) and line[start] in " \t":
+                start += 1
+            if line.startswith(version, start):
+                return start, start + len(version)
+            at = line.find(op, at + 1)
+    return None
+
+
+def edit_requirement_file(path: PurePosixPath, text: str, entries: Iterable[Entry], version: Version) -> str:
+    lines = text.splitlines(keepends=True)
+    for entry in entries:
+        if entry.pinned_version is None:
+            if entry.specifier and not entry.specifier.contains(version, prereleases=True):
+                raise BumpError(
+                    f"{path}:{entry.line}: {entry.text!r} excludes {version}; "
+                    "widen it by hand, then bump"
+                )
+            continue
+        for number in range(entry.line, entry.end_line + 1):
+            span = _version_span(lines[number - 1], entry)
+            if span is not None:
+                raw = lines[number - 1]
+                lines[number - 1] = raw[: span[0]] + str(version) + raw[span[1] :]
+                break
+        else:
+            raise BumpError(f"{path}:{entry.line}: cannot find the version in {entry.text!r}")
+    return "".join(lines)
+
+
+def run_bump(
+    repo: Repo, name: str, version: str, dry_run: bool, progress: Callable[[Outcome], None]
+) -> BumpResult:
+    canonical, parsed = validate(name, version)
+    new = str(parsed)
+    edits: list[Edit] = []
+    texts: dict[PurePosixPath, str] = {}
+
+    # Requirement sources and hand-kept constraint files (not compiled outputs).
+    for path, source in sorted(repo.sources.items()):
+        if path in repo.graph.targets:
+            continue
+        entries = [e for e in source.entries if e.name == canonical]
+        if not entries:
+            continue
+        text = edit_requirement_file(path, texts.get(path, repo.read(path)), entries, parsed)
+        if text != repo.read(path):
+            texts[path] = text
+            edits.extend(Edit(path, e.line, e.pinned_version or "") for e in entries if e.pinned_version)
+
+    for df in dockerfiles(repo):
+        sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
+        text = repo.read(df.path)
+        for site in sorted(sites, key=lambda s: (s.edit_line, s.edit_start), reverse=True):
+            text = replace_dockerfile_version(text, site, new)
+            edits.append(Edit(df.path, site.line, site.version or ""))
+        if sites:
+            texts[df.path] = text
+
+    pyproject = PurePosixPath("pyproject.toml")
+    if (repo.root / pyproject).is_file():
+        text = repo.read(pyproject)
+        for req in find_pyproject_requirements(pyproject, text):
+            if req.name == canonical and req.specifier and not req.specifier.contains(parsed, prereleases=True):
+                raise BumpError(f"pyproject.toml:{req.line}: {req.text!r} excludes {new}")
+        pins = [p for p in find_pyproject_pins(pyproject, text) if p.name == canonical and p.version != new]
+        if pins:
+            texts[pyproject] = replace_versions(text, pins, new)
+            edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
+
+    for path in repo.files:
+        if repo.config.pin_sites and matches(path, repo.config.pin_sites) and path not in texts:
+            text = repo.read(path)
+            pins = [p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new]
+            if pins:
+                texts[path] = replace_versions(text, pins, new)
+                edits.extend(Edit(path, p.line, p.version) for p in pins)
+
+    holding = {out for out, lock in repo.locks.items() if canonical in lock.pins()}
+    edited_sources = {p for p in texts if p in repo.sources}
+    for out, closure in repo.graph.closure.items():
+        if edited_sources & set(closure):
+            holding.add(out)
+    if not holding and not edits:
+        raise BumpError(f"{name} is pinned nowhere and is in no lock file of {repo.root}")
+    selected = repo.graph.dependents(holding)
+
+    with Stage(repo.root, selected | texts.keys()) as stage:
+        for path, text in texts.items():
+            stage.write(path, text)
+        request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",))
+        try:
+            compile_targets(stage, repo, frozenset(selected), request, progress)
+        except CompileError as exc:
+            raise BumpError(f"cannot bump {canonical} to {new}: {exc}") from None
+        moved: list[Moved] = []
+        for out in sorted(selected):
+            old_pins = repo.locks[out].pins() if out in repo.locks else {}
+            new_lock = parse_lockfile(out, stage.read(out) or "")
+            new_pins = new_lock.pins()
+            if canonical in new_pins and new_pins[canonical].pinned_version not in (new, None):
+                raise BumpError(
+                    f"{out}: still pins {canonical} {new_pins[canonical].pinned_version} after "
+                    f"recompiling; something in its inputs holds it back"
+                )
+            for pkg in sorted(old_pins.keys() | new_pins.keys()):
+                a = old_pins[pkg].pinned_version if pkg in old_pins else None
+                b = new_pins[pkg].pinned_version if pkg in new_pins else None
+                if a != b:
+                    moved.append(Moved(out, pkg, a, b))
+        changes = stage.changes()
+        if not dry_run:
+            commit(repo.root, changes)
+    return BumpResult(canonical, new, tuple(edits), tuple(moved), changes)
