@@ -48,10 +48,16 @@ PIP_TOOLS_TABLE = '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
 
 
 @pytest.fixture(autouse=True)
-def clean_pip_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def clean_pip_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No test may depend on, or be changed by, the machine's PIP_* settings."""
     for key in list(os.environ):
-        if key.startswith("PIP_") or key in ("CUSTOM_COMPILE_COMMAND", "PINSYNC_DEFAULT_ROOT", "PINSYNC_INVOKED_FROM"):
+        if key.startswith("PIP_") or key in (
+            "CUSTOM_COMPILE_COMMAND",
+            "PINSYNC_DEFAULT_ROOT",
+            "PINSYNC_INVOKED_FROM",
+        ):
             monkeypatch.delenv(key)
     # pip-tools caches dependency metadata by name and version; our test wheels reuse
     # names and versions with different metadata, so every test gets its own cache.
@@ -104,7 +110,13 @@ class Repo:
             capture_output=True,
         )
 
-    def pinsync(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def pinsync(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
         """The CLI, in a process of its own, exactly as nox or a hook would run it."""
         full_env = {**os.environ, "PYTHONPATH": str(TOOLS), **(env or {})}
         proc = subprocess.run(
@@ -116,7 +128,9 @@ class Repo:
             check=False,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"pinsync {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"pinsync {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
 
@@ -144,7 +158,9 @@ INCIDENT_SOURCES = {
 
 
 @pytest.fixture
-def incident_repo(make_repo: Callable[[Mapping[str, str]], Repo], all_wheels: Path) -> Iterator[Repo]:
+def incident_repo(
+    make_repo: Callable[[Mapping[str, str]], Repo], all_wheels: Path
+) -> Iterator[Repo]:
     """The incident: sources at mlflow==3.4.0, only requirements-mlflow.txt recompiled.
 
     Everything was compiled by plain pip-compile from the root, while the index had
@@ -153,10 +169,12 @@ def incident_repo(make_repo: Callable[[Mapping[str, str]], Repo], all_wheels: Pa
     repo = make_repo(INCIDENT_SOURCES)
     for name in ("requirements", "requirements-mlflow", "requirements-all"):
         repo.pip_compile(f"--output-file={name}.txt", f"{name}.in")
-    repo.write({
-        "requirements.in": "mlflow==3.4.0\nflask\n",
-        "requirements-mlflow.in": "mlflow==3.4.0\n",
-    })
+    repo.write(
+        {
+            "requirements.in": "mlflow==3.4.0\nflask\n",
+            "requirements-mlflow.in": "mlflow==3.4.0\n",
+        }
+    )
     repo.use_wheels(all_wheels)
     repo.pip_compile("--output-file=requirements-mlflow.txt", "requirements-mlflow.in")
     yield repo

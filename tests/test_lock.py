@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from conftest import TOOLS, Repo
-
 from pinsync.reqfile import parse_requirements
 
 
 def pins(text: str) -> dict[str, str | None]:
-    return {str(e.name): e.pinned_version for e in parse_requirements(PurePosixPath("x.txt"), text).entries}
+    return {
+        str(e.name): e.pinned_version
+        for e in parse_requirements(PurePosixPath("x.txt"), text).entries
+    }
 
 
 def test_incident_lock_rewrites_exactly_the_stale_locks(incident_repo: Repo) -> None:
@@ -27,7 +29,9 @@ def test_incident_lock_rewrites_exactly_the_stale_locks(incident_repo: Repo) -> 
     assert changed == ["requirements-all.txt", "requirements.txt"], proc.stdout
     for name in changed:
         old, new = pins(before[name].decode()), pins(after[name].decode())
-        moved = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        moved = {
+            k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)
+        }
         # mlflow moves, and numpy because mlflow 3.4.0 needs numpy>=1.1; flask 3 and
         # Jinja2 3.1.4 are on the index now but nothing asks for them.
         assert moved == {"mlflow": ("2.9.0", "3.4.0"), "numpy": ("1.0", "1.1")}, name
@@ -44,7 +48,9 @@ LAYERED = {
 }
 
 
-def test_layered_requirements_compile_in_dependency_order(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+def test_layered_requirements_compile_in_dependency_order(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
     repo = make_repo(LAYERED)
     proc = repo.pinsync("lock")
     order = [line.split()[0] for line in proc.stdout.splitlines()[:3]]
@@ -69,7 +75,10 @@ def test_adopting_keeps_hashes_and_multi_input_outputs_byte_identical(
     proc = repo.pinsync("lock")
     assert repo.snapshot() == before, proc.stdout
     assert "--hash=sha256:" in repo.read("api.txt")
-    assert sorted(line.split()[0] for line in proc.stdout.splitlines()[:-1]) == ["api.txt", "services.txt"]
+    assert sorted(line.split()[0] for line in proc.stdout.splitlines()[:-1]) == [
+        "api.txt",
+        "services.txt",
+    ]
 
 
 HOSTILE_ENV = {
@@ -94,7 +103,14 @@ def test_same_bytes_from_a_subdirectory_and_with_hostile_pip_variables(
     proc = repo.pinsync("lock", "--root", "..", cwd=sub, env=HOSTILE_ENV)
     assert repo.snapshot() == reference
     everything = proc.stdout + proc.stderr + "".join(v.decode() for v in repo.snapshot().values())
-    for secret in ("hunter2", "s3cr3t", "internal.invalid", "/nonexistent", "make upgrade", "/opt/"):
+    for secret in (
+        "hunter2",
+        "s3cr3t",
+        "internal.invalid",
+        "/nonexistent",
+        "make upgrade",
+        "/opt/",
+    ):
         assert secret not in everything
 
 
@@ -111,13 +127,17 @@ def test_malformed_line_names_file_and_line_and_writes_nothing(
     assert repo.snapshot() == before
 
 
-def test_failed_resolution_is_all_or_nothing(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+def test_failed_resolution_is_all_or_nothing(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
     repo = make_repo(LAYERED)
     repo.pinsync("lock")
-    repo.write({
-        "requirements/base.in": "flask\nzope.sqlalchemy\ngunicorn\n",  # compiles fine
-        "requirements/ci.in": "-r dev.txt\npytest==99.0\n",  # cannot resolve
-    })
+    repo.write(
+        {
+            "requirements/base.in": "flask\nzope.sqlalchemy\ngunicorn\n",  # compiles fine
+            "requirements/ci.in": "-r dev.txt\npytest==99.0\n",  # cannot resolve
+        }
+    )
     before = repo.snapshot()
     proc = repo.pinsync("lock", check=False)
     assert proc.returncode == 2
@@ -127,10 +147,14 @@ def test_failed_resolution_is_all_or_nothing(make_repo: Callable[[Mapping[str, s
     assert repo.snapshot() == before  # base.txt compiled in the stage, never committed
 
 
-def test_custom_command_header_without_config_is_an_error(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+def test_custom_command_header_without_config_is_an_error(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
     repo = make_repo({"base.in": "flask\n"})
     repo.pip_compile("--output-file=base.txt", "base.in")
-    text = repo.read("base.txt").replace("pip-compile --find-links=wheels --no-index --output-file=base.txt base.in", "make upgrade")
+    text = repo.read("base.txt").replace(
+        "pip-compile --find-links=wheels --no-index --output-file=base.txt base.in", "make upgrade"
+    )
     repo.write({"base.txt": text})
     proc = repo.pinsync("lock", check=False)
     assert proc.returncode == 2
@@ -138,16 +162,27 @@ def test_custom_command_header_without_config_is_an_error(make_repo: Callable[[M
     assert "custom-compile-command" in proc.stderr
 
 
-def test_configured_custom_command_is_written_to_the_header(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+def test_configured_custom_command_is_written_to_the_header(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
     repo = make_repo({"base.in": "flask\n"})
-    repo.write({"pyproject.toml": repo.read("pyproject.toml") + '[tool.pinsync]\ncustom-compile-command = "make upgrade"\ncompile-args = []\n'})
+    repo.write(
+        {
+            "pyproject.toml": repo.read("pyproject.toml")
+            + '[tool.pinsync]\ncustom-compile-command = "make upgrade"\ncompile-args = []\n'
+        }
+    )
     repo.pinsync("lock")
     assert "#    make upgrade\n" in repo.read("base.txt")
 
 
-def test_missing_interpreter_is_a_clear_error(make_repo: Callable[[Mapping[str, str]], Repo]) -> None:
+def test_missing_interpreter_is_a_clear_error(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
     repo = make_repo({"base.in": "flask\n"})
-    repo.write({"pyproject.toml": repo.read("pyproject.toml") + '[tool.pinsync]\npython = "3.99"\n'})
+    repo.write(
+        {"pyproject.toml": repo.read("pyproject.toml") + '[tool.pinsync]\npython = "3.99"\n'}
+    )
     proc = repo.pinsync("lock", check=False)
     assert proc.returncode == 2
     assert "Python 3.99 is needed" in proc.stderr and "python3.99 is not installed" in proc.stderr
@@ -168,7 +203,9 @@ def test_upgrade_package_moves_only_that_package(incident_repo: Repo) -> None:
     # Options may follow the positional FILE.
     incident_repo.pinsync("lock", "requirements-all.in", "--upgrade-package", "jinja2")
     after = pins(incident_repo.read("requirements-all.txt"))
-    assert {k: (before[k], after[k]) for k in before if before[k] != after[k]} == {"jinja2": ("3.1.0", "3.1.4")}
+    assert {k: (before[k], after[k]) for k in before if before[k] != after[k]} == {
+        "jinja2": ("3.1.0", "3.1.4")
+    }
 
 
 def test_upgrade_moves_everything_allowed(incident_repo: Repo) -> None:
@@ -194,13 +231,18 @@ def _start(repo: Repo, tmpdir: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)}
     return subprocess.Popen(
         [sys.executable, "-m", "pinsync", "lock", *args],
-        cwd=repo.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=repo.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
 
 
 def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
-    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path,
+    make_repo: Callable[[Mapping[str, str]], Repo],
+    tmp_path: Path,
 ) -> None:
     repo = make_repo(LAYERED)
     repo.pinsync("lock")
@@ -216,11 +258,12 @@ def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
     assert "interrupted; no file was changed" in err
     assert repo.snapshot() == before
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pinsync-stage")] == []
-    assert not [p for p in repo.path.rglob("*pinsync-tmp*")]
+    assert not list(repo.path.rglob("*pinsync-tmp*"))
 
 
 def test_two_runs_at_once_do_not_corrupt_each_other(
-    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path,
+    make_repo: Callable[[Mapping[str, str]], Repo],
+    tmp_path: Path,
 ) -> None:
     repo = make_repo(LAYERED)
     repo.pinsync("lock")

@@ -123,7 +123,9 @@ def _expected(text: str, **changes: Any) -> dict[str, Any]:
         ),
         pytest.param(
             "requests==2.31.0  # the HTTP client",
-            _expected("requests==2.31.0", name="requests", raw_name="requests", specifier="==2.31.0"),
+            _expected(
+                "requests==2.31.0", name="requests", raw_name="requests", specifier="==2.31.0"
+            ),
             id="trailing-comment",
         ),
         pytest.param(
@@ -369,11 +371,11 @@ def test_a_continued_entry_collects_its_hashes_and_keeps_physical_line_numbers(t
             line=2,
             end_line=4,
         ),
-        _expected(
-            "idna==3.6", name="idna", raw_name="idna", specifier="==3.6", line=8, end_line=8
-        ),
+        _expected("idna==3.6", name="idna", raw_name="idna", specifier="==3.6", line=8, end_line=8),
     ]
-    assert parsed.includes == (Include("-r", "base.txt", PurePosixPath("requirements/base.txt"), 6),)
+    assert parsed.includes == (
+        Include("-r", "base.txt", PurePosixPath("requirements/base.txt"), 6),
+    )
     assert parsed.comments == ((1, "top comment"), (5, "via requests"))
 
 
@@ -432,7 +434,11 @@ def test_entry_finds_a_name_in_any_spelling(
         pytest.param("ok==1\nfoo bar\n", 2, "foo bar", None, id="two-words"),
         pytest.param("-r\n", 1, "-r", "-r needs a file name", id="include-without-file"),
         pytest.param(
-            "--requirement=\n", 1, "--requirement=", "--requirement needs a file name", id="long-include-empty"
+            "--requirement=\n",
+            1,
+            "--requirement=",
+            "--requirement needs a file name",
+            id="long-include-empty",
         ),
         pytest.param("-e\n", 1, "-e", "-e needs a path or URL", id="editable-without-target"),
         pytest.param("-i\n", 1, "-i", "-i needs a value", id="index-url-without-value"),
@@ -466,9 +472,7 @@ def test_entry_finds_a_name_in_any_spelling(
             "a hash must look like sha256:<hex>",
             id="bad-hash-inside-continuation-reports-its-first-line",
         ),
-        pytest.param(
-            "a==1\r\n-r\r\n", 2, "-r", "-r needs a file name", id="crlf-error-line"
-        ),
+        pytest.param("a==1\r\n-r\r\n", 2, "-r", "-r needs a file name", id="crlf-error-line"),
     ],
 )
 def test_a_malformed_line_raises_parse_error_naming_file_line_and_text(

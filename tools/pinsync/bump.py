@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from .check import dockerfiles
 from .discovery import matches
+from .dockerfile import replace_version as replace_dockerfile_version
 from .errors import BumpError, CompileError
 from .lock import LockRequest, Outcome, compile_targets
 from .lockfile import parse_lockfile
@@ -21,9 +22,8 @@ from .pinsites import (
     find_pyproject_requirements,
     replace_versions,
 )
-from .reqfile import Entry
 from .repo import Repo
-from .dockerfile import replace_version as replace_dockerfile_version
+from .reqfile import Entry
 from .stage import Change, Stage, commit
 
 
@@ -87,7 +87,9 @@ def _version_span(line: str, entry: Entry) -> tuple[int, int] | None:
     return None
 
 
-def edit_requirement_file(path: PurePosixPath, text: str, entries: Iterable[Entry], version: Version) -> str:
+def edit_requirement_file(
+    path: PurePosixPath, text: str, entries: Iterable[Entry], version: Version
+) -> str:
     lines = text.splitlines(keepends=True)
     for entry in entries:
         if entry.pinned_version is None:
@@ -126,7 +128,9 @@ def run_bump(
         text = edit_requirement_file(path, texts.get(path, repo.read(path)), entries, parsed)
         if text != repo.read(path):
             texts[path] = text
-            edits.extend(Edit(path, e.line, e.pinned_version or "") for e in entries if e.pinned_version)
+            edits.extend(
+                Edit(path, e.line, e.pinned_version or "") for e in entries if e.pinned_version
+            )
 
     for df in dockerfiles(repo):
         sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
@@ -141,9 +145,17 @@ def run_bump(
     if (repo.root / pyproject).is_file():
         text = repo.read(pyproject)
         for req in find_pyproject_requirements(pyproject, text):
-            if req.name == canonical and req.specifier and not req.specifier.contains(parsed, prereleases=True):
+            if (
+                req.name == canonical
+                and req.specifier
+                and not req.specifier.contains(parsed, prereleases=True)
+            ):
                 raise BumpError(f"pyproject.toml:{req.line}: {req.text!r} excludes {new}")
-        pins = [p for p in find_pyproject_pins(pyproject, text) if p.name == canonical and p.version != new]
+        pins = [
+            p
+            for p in find_pyproject_pins(pyproject, text)
+            if p.name == canonical and p.version != new
+        ]
         if pins:
             texts[pyproject] = replace_versions(text, pins, new)
             edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
@@ -151,7 +163,9 @@ def run_bump(
     for path in repo.files:
         if repo.config.pin_sites and matches(path, repo.config.pin_sites) and path not in texts:
             text = repo.read(path)
-            pins = [p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new]
+            pins = [
+                p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new
+            ]
             if pins:
                 texts[path] = replace_versions(text, pins, new)
                 edits.extend(Edit(path, p.line, p.version) for p in pins)

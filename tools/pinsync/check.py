@@ -16,8 +16,8 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, pip_tools_version
-from .dockerfile import Dockerfile, RequirementInstall, parse_dockerfile
 from .discovery import matches
+from .dockerfile import Dockerfile, RequirementInstall, parse_dockerfile
 from .graph import Target
 from .lock import LockRequest, compile_targets
 from .lockfile import (
@@ -28,8 +28,8 @@ from .lockfile import (
     strip_stamp,
     via_annotations,
 )
-from .reqfile import Entry, ReqFile, parse_requirements
 from .repo import Repo
+from .reqfile import Entry, ReqFile, parse_requirements
 from .stage import Stage
 
 Severity = Literal["error", "warning"]
@@ -116,7 +116,9 @@ def _satisfies(entry: Entry, version: str | None) -> bool:
         return any(s.operator == "===" and s.version == version for s in entry.specifier)
 
 
-def check_sources(target: Target, lock: LockFile, sources: Mapping[PurePosixPath, ReqFile]) -> Iterator[Finding]:
+def check_sources(
+    target: Target, lock: LockFile, sources: Mapping[PurePosixPath, ReqFile]
+) -> Iterator[Finding]:
     """Kinds 1 and 2: what the inputs ask for against what the lock pins."""
     pins = lock.pins()
     out = target.output.as_posix()
@@ -133,7 +135,11 @@ def check_sources(target: Target, lock: LockFile, sources: Mapping[PurePosixPath
         if pin is None:
             if not demand.constraint:
                 yield Finding(
-                    out, 1, entry.name, "stale-lock", "error",
+                    out,
+                    1,
+                    entry.name,
+                    "stale-lock",
+                    "error",
                     f"{entry.name}: {where} requires {entry.text!r} but {out} has no pin for it "
                     f"(missing → {entry.text}); run `{FIX_LOCK}`",
                 )
@@ -142,7 +148,11 @@ def check_sources(target: Target, lock: LockFile, sources: Mapping[PurePosixPath
             kind: Kind = "constraint-violated" if demand.constraint else "stale-lock"
             what = "constrains" if demand.constraint else "requires"
             yield Finding(
-                out, pin.line, entry.name, kind, "error",
+                out,
+                pin.line,
+                entry.name,
+                kind,
+                "error",
                 f"{entry.name}: {where} {what} {entry.specifier} but {out} pins "
                 f"{pin.pinned_version} ({pin.pinned_version} → {entry.specifier}); run `{FIX_LOCK}`",
             )
@@ -154,7 +164,11 @@ def check_sources(target: Target, lock: LockFile, sources: Mapping[PurePosixPath
             continue
         if all(n in inputs for n in notes):
             yield Finding(
-                out, pin.line, name, "stale-lock", "error",
+                out,
+                pin.line,
+                name,
+                "stale-lock",
+                "error",
                 f"{name}: {out} pins {pin.pinned_version} as a top-level requirement of "
                 f"{', '.join(n[3:] for n in notes)}, which no longer asks for it "
                 f"({pin.pinned_version} → removed); run `{FIX_LOCK}`",
@@ -165,7 +179,9 @@ def check_sources(target: Target, lock: LockFile, sources: Mapping[PurePosixPath
 
 
 def check_stamp(
-    target: Target, lock: LockFile, repo: Repo,
+    target: Target,
+    lock: LockFile,
+    repo: Repo,
 ) -> tuple[bool, list[Finding]]:
     """Kind 3 offline: (vouched for?, findings). A lock without a stamp is not vouched for."""
     out = target.output.as_posix()
@@ -174,17 +190,29 @@ def check_stamp(
     closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
     digest = inputs_digest(target, closure, repo.config.pip_tools, pip_tools_version())
     if lock.stamp.output != output_digest(lock.text):
-        return False, [Finding(
-            out, lock.header.line_count + 1 if lock.header else 1, None, "out-of-date", "error",
-            f"{out} was edited by hand since pinsync wrote it (its stamp no longer matches); "
-            f"run `{FIX_LOCK}`",
-        )]
+        return False, [
+            Finding(
+                out,
+                lock.header.line_count + 1 if lock.header else 1,
+                None,
+                "out-of-date",
+                "error",
+                f"{out} was edited by hand since pinsync wrote it (its stamp no longer matches); "
+                f"run `{FIX_LOCK}`",
+            )
+        ]
     if lock.stamp.inputs != digest:
         changed = ", ".join(p.as_posix() for p in repo.graph.closure[target.output])
-        return False, [Finding(
-            out, 1, None, "out-of-date", "error",
-            f"{out} is older than its inputs ({changed}) or its compile options; run `{FIX_LOCK}`",
-        )]
+        return False, [
+            Finding(
+                out,
+                1,
+                None,
+                "out-of-date",
+                "error",
+                f"{out} is older than its inputs ({changed}) or its compile options; run `{FIX_LOCK}`",
+            )
+        ]
     return True, []
 
 
@@ -221,7 +249,9 @@ class InstalledLock:
     lock: PurePosixPath
 
 
-def installed_locks(df: Dockerfile, stage: int, candidates: Sequence[PurePosixPath]) -> list[InstalledLock]:
+def installed_locks(
+    df: Dockerfile, stage: int, candidates: Sequence[PurePosixPath]
+) -> list[InstalledLock]:
     out = []
     for index in reversed(df.lineage(stage)):
         for inst in df.installs:
@@ -233,7 +263,8 @@ def installed_locks(df: Dockerfile, stage: int, candidates: Sequence[PurePosixPa
 
 
 def check_dockerfile(
-    df: Dockerfile, locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    df: Dockerfile,
+    locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
 ) -> Iterator[Finding]:
     """Kinds 4 and 5 for one Dockerfile."""
     file = df.path.as_posix()
@@ -248,7 +279,11 @@ def check_dockerfile(
             if locked is None or locked.pinned_version in (None, pin.version):
                 continue
             yield Finding(
-                file, pin.line, pin.name, "dockerfile-pin", "error",
+                file,
+                pin.line,
+                pin.name,
+                "dockerfile-pin",
+                "error",
                 f"{pin.name}: {file}:{pin.line} installs {pin.version} but {lock_path} pins "
                 f"{locked.pinned_version} ({pin.version} → {locked.pinned_version} to match, or "
                 f"`nox -s bump -- {pin.name} VERSION` to move both)",
@@ -266,12 +301,17 @@ def check_dockerfile(
                     first[name] = (item, version)
                     continue
                 earlier, old = first[name]
-                key = (name, *sorted((old, version)))
+                low, high = sorted((old, version))
+                key = (name, low, high)
                 if old == version or earlier.lock == item.lock or key in reported:
                     continue
                 reported.add(key)
                 yield Finding(
-                    file, item.install.line, name, "co-installed-conflict", "error",
+                    file,
+                    item.install.line,
+                    name,
+                    "co-installed-conflict",
+                    "error",
                     f"{name}: this image installs {earlier.lock} ({name}=={old}, line "
                     f"{earlier.install.line}) and {item.lock} ({name}=={version}); "
                     f"{old} → {version} wins by install order. Align the locks",
@@ -281,7 +321,9 @@ def check_dockerfile(
 # --- layers ----------------------------------------------------------------------
 
 
-def check_layers(repo: Repo, pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]) -> Iterator[Finding]:
+def check_layers(
+    repo: Repo, pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]
+) -> Iterator[Finding]:
     """Kind 6: a lock and the lock of a layer it includes with -r pin a package differently."""
     severity: Severity = repo.config.layers_disagree
     for target in repo.graph.order():
@@ -298,7 +340,11 @@ def check_layers(repo: Repo, pins: Mapping[PurePosixPath, Mapping[NormalizedName
                     continue
                 out = target.output.as_posix()
                 yield Finding(
-                    out, entry.line, name, "layers-disagree", severity,
+                    out,
+                    entry.line,
+                    name,
+                    "layers-disagree",
+                    severity,
                     f"{name}: {out} pins {entry.pinned_version} but the layer it includes, "
                     f"{below}, pins {other.pinned_version} ({other.pinned_version} → "
                     f"{entry.pinned_version}); run `{FIX_LOCK}`",
@@ -334,14 +380,24 @@ def compare_locks(path: PurePosixPath, old: LockFile, new: LockFile) -> Iterator
         else:
             what = "marker, extras or URL differ"
         yield Finding(
-            out, line, name, "out-of-date", "error",
+            out,
+            line,
+            name,
+            "out-of-date",
+            "error",
             f"{name}: {out} differs from a fresh compile ({what}); run `{FIX_LOCK}`",
         )
     opts_old = sorted((o.name, o.value) for o in old.body.options)
     opts_new = sorted((o.name, o.value) for o in new.body.options)
     if opts_old != opts_new:
-        yield Finding(out, 1, None, "out-of-date", "error",
-                      f"{out}: index options differ from a fresh compile; run `{FIX_LOCK}`")
+        yield Finding(
+            out,
+            1,
+            None,
+            "out-of-date",
+            "error",
+            f"{out}: index options differ from a fresh compile; run `{FIX_LOCK}`",
+        )
 
 
 def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
@@ -357,11 +413,17 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
             diffs = list(compare_locks(target.output, old, new))
             findings.extend(diffs)
             if not diffs and strip_stamp(old.text) != strip_stamp(fresh):
-                findings.append(Finding(
-                    target.output.as_posix(), 1, None, "annotations-differ", "warning",
-                    f"{target.output}: same pins as a fresh compile, but its header or "
-                    f"annotations differ; run `{FIX_LOCK}` to refresh them",
-                ))
+                findings.append(
+                    Finding(
+                        target.output.as_posix(),
+                        1,
+                        None,
+                        "annotations-differ",
+                        "warning",
+                        f"{target.output}: same pins as a fresh compile, but its header or "
+                        f"annotations differ; run `{FIX_LOCK}` to refresh them",
+                    )
+                )
     return findings
 
 
@@ -383,11 +445,17 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         out = target.output.as_posix()
         lock = repo.locks.get(target.output)
         if lock is None:
-            findings.append(Finding(
-                out, 1, None, "stale-lock", "error",
-                f"{out} does not exist yet (missing → compiled from "
-                f"{', '.join(p.as_posix() for p in target.inputs)}); run `{FIX_LOCK}`",
-            ))
+            findings.append(
+                Finding(
+                    out,
+                    1,
+                    None,
+                    "stale-lock",
+                    "error",
+                    f"{out} does not exist yet (missing → compiled from "
+                    f"{', '.join(p.as_posix() for p in target.inputs)}); run `{FIX_LOCK}`",
+                )
+            )
             continue
         findings.extend(check_sources(target, lock, repo.sources))
         vouched, stamp_findings = check_stamp(target, lock, repo)
@@ -396,18 +464,30 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             continue
         header_python = lock.header.python if lock.header else None
         if header_python and header_python != CURRENT:
-            findings.append(Finding(
-                out, 1, None, "wrong-python", "warning",
-                f"{out} was compiled for Python {header_python} and this run is on {CURRENT}; "
-                f"not re-resolved (run the check under Python {header_python})",
-            ))
+            findings.append(
+                Finding(
+                    out,
+                    1,
+                    None,
+                    "wrong-python",
+                    "warning",
+                    f"{out} was compiled for Python {header_python} and this run is on {CURRENT}; "
+                    f"not re-resolved (run the check under Python {header_python})",
+                )
+            )
         elif options.offline:
-            findings.append(Finding(
-                out, 1, None, "unverified", "warning",
-                f"{out} has no pinsync stamp, so --offline cannot tell whether it is what "
-                f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` "
-                "to stamp it",
-            ))
+            findings.append(
+                Finding(
+                    out,
+                    1,
+                    None,
+                    "unverified",
+                    "warning",
+                    f"{out} has no pinsync stamp, so --offline cannot tell whether it is what "
+                    f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` "
+                    "to stamp it",
+                )
+            )
         else:
             to_resolve.append(target)
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}

@@ -125,7 +125,9 @@ def check_parser() -> argparse.ArgumentParser:
     _common(check)
     check.add_argument("--format", choices=("text", "json", "github"), default="text")
     how = check.add_mutually_exclusive_group()
-    how.add_argument("--offline", action="store_true", help="never run pip-compile; unstamped locks are warnings")
+    how.add_argument(
+        "--offline", action="store_true", help="never run pip-compile; unstamped locks are warnings"
+    )
     how.add_argument("--full", action="store_true", help="re-resolve every lock, stamped or not")
     return check
 
@@ -154,7 +156,9 @@ def bump_parser() -> argparse.ArgumentParser:
     _common(bump)
     bump.add_argument("name", metavar="NAME", help="project name, in any spelling")
     bump.add_argument("version", metavar="VERSION", help="the version to move to")
-    bump.add_argument("--dry-run", action="store_true", help="print the table and a diff, write nothing")
+    bump.add_argument(
+        "--dry-run", action="store_true", help="print the table and a diff, write nothing"
+    )
     bump.add_argument("--jobs", "-j", type=int, metavar="N", help="compile up to N locks at once")
     return bump
 

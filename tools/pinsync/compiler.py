@@ -82,7 +82,8 @@ def run_compile(
     return CompileRun(time.perf_counter() - start)
 
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)[^/@\s]+@")
+# Greedy up to the last "@" before the path: pip splits credentials there too.
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)[^/\s]*@")
 
 
 def redact(text: str) -> str:

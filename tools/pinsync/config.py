@@ -116,7 +116,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         python=_python(table, "[tool.pinsync]"),
         compile_args=_strings(table, "compile-args", "[tool.pinsync]"),
         outputs=outputs,
-        dockerfiles=_strings(table, "dockerfiles", "[tool.pinsync]") or DEFAULT_DOCKERFILES,
+        dockerfiles=_default(_strings(table, "dockerfiles", "[tool.pinsync]"), DEFAULT_DOCKERFILES),
         pin_sites=_strings(table, "pin-sites", "[tool.pinsync]") or (),
         layers_disagree=layers,
         custom_compile_command=command,
@@ -124,6 +124,11 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         pip_tools=pip_tools_table,
         present=True,
     )
+
+
+def _default(value: tuple[str, ...] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    # An explicit empty list turns the feature off; only a missing key means the default.
+    return default if value is None else value
 
 
 def _table(table: dict[str, Any], key: str) -> dict[str, Any]:

@@ -22,7 +22,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import BumpError, ParseError
 
-DEFAULT_GLOBS: tuple[str, ...] = ("**/Dockerfile", "**/Dockerfile.*", "**/*.Dockerfile", "**/*Dockerfile")
+DEFAULT_GLOBS: tuple[str, ...] = (
+    "**/Dockerfile",
+    "**/Dockerfile.*",
+    "**/*.Dockerfile",
+    "**/*Dockerfile",
+)
 _NAME_PATTERNS = tuple(glob.removeprefix("**/") for glob in DEFAULT_GLOBS)
 
 
@@ -97,7 +102,9 @@ def _parent(stages: Sequence[Stage], stage: Stage) -> int | None:
     return None
 
 
-def parse_dockerfile(path: PurePosixPath, text: str, *, pip_wrappers: Collection[str] = ()) -> Dockerfile:
+def parse_dockerfile(
+    path: PurePosixPath, text: str, *, pip_wrappers: Collection[str] = ()
+) -> Dockerfile:
     """Find the pins and requirement-file installs of every RUN, per stage.
 
     `pip_wrappers` names extra commands that behave like `pip install` (a project's own
@@ -123,16 +130,22 @@ def replace_version(text: str, site: PinSite, new_version: str) -> str:
         valid = Specifier(site.operator + new_version).version == new_version
     except InvalidSpecifier:
         valid = False
-    if not valid or "*" in new_version:
+    # `===` takes any text; only what needs no quoting in a Dockerfile or sh may go in place.
+    if not valid or not _PLAIN_VERSION.fullmatch(new_version):
         raise BumpError(f"{where}: {new_version!r} is not a version for {site.operator}")
     lines = text.split("\n")
     if site.edit_line > len(lines):
         raise BumpError(f"{where}: line {site.edit_line} is past the end of the file")
     line = lines[site.edit_line - 1]
     if line[site.edit_start : site.edit_end] != site.version:
-        raise BumpError(f"{where}: line {site.edit_line} no longer holds {site.version}; the file changed")
+        raise BumpError(
+            f"{where}: line {site.edit_line} no longer holds {site.version}; the file changed"
+        )
     lines[site.edit_line - 1] = line[: site.edit_start] + new_version + line[site.edit_end :]
     return "\n".join(lines)
+
+
+_PLAIN_VERSION = re.compile(r"[A-Za-z0-9._+!-]+")
 
 
 # --- Characters that remember where they were written -------------------------------------
@@ -186,7 +199,8 @@ def _physical_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-_BLANK = " \t\ufeff"  # a UTF-8 BOM Docker skips shifts line 1's columns but is not content
+# Docker skips a UTF-8 BOM; it stays in line 1 so that columns index the text replace_version edits.
+_BLANK = " \t\ufeff"
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z][\w-]*)\s*=\s*(\S+)\s*")
 
 
@@ -281,7 +295,9 @@ class _Lexer:
     `split` off, whitespace is kept and at most one word results.
     """
 
-    def __init__(self, text: _Text, env: Mapping[str, _Text | None], *, shell: bool, split: bool = True) -> None:
+    def __init__(
+        self, text: _Text, env: Mapping[str, _Text | None], *, shell: bool, split: bool = True
+    ) -> None:
         self.text = text
         self.env = env
         self.shell = shell
@@ -523,7 +539,16 @@ def _expand(text: _Text, env: Mapping[str, _Text | None]) -> _Text:
 
 _JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
-_JSON_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_JSON_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
 
 
 def _exec_words(body: _Text) -> list[_Word] | None:
@@ -569,7 +594,22 @@ _PYTHON = re.compile(r"python\d*(?:\.\d+)?")
 _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
 _SHELL_C = re.compile(r"-[a-z]*c[a-z]*")
 _PREFIX_WORDS = frozenset(
-    {"if", "then", "elif", "else", "while", "until", "do", "!", "{", "time", "exec", "command", "nohup", "builtin"}
+    {
+        "if",
+        "then",
+        "elif",
+        "else",
+        "while",
+        "until",
+        "do",
+        "!",
+        "{",
+        "time",
+        "exec",
+        "command",
+        "nohup",
+        "builtin",
+    }
 )
 _PREFIX_VALUE_OPTIONS = frozenset({"-u", "-g", "-C", "-D", "-S"})  # of sudo and env
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
@@ -603,7 +643,9 @@ def _basename(word: str) -> str:
     return word.rsplit("/", 1)[-1]
 
 
-def _pip_invocation(words: Sequence[_Word], wrappers: Collection[str]) -> tuple[str, Sequence[_Word]] | None:
+def _pip_invocation(
+    words: Sequence[_Word], wrappers: Collection[str]
+) -> tuple[str, Sequence[_Word]] | None:
     """("install" or "sync", the arguments after it) when `words` run pip, uv pip or pip-sync."""
     words = _without_prefixes(words)
     if not words:
@@ -642,7 +684,9 @@ def _without_prefixes(words: Sequence[_Word]) -> Sequence[_Word]:
             k += 1
         elif text in ("sudo", "env"):
             k += 1
-            while k < len(words) and (words[k].text.startswith("-") or _ASSIGNMENT.match(words[k].text)):
+            while k < len(words) and (
+                words[k].text.startswith("-") or _ASSIGNMENT.match(words[k].text)
+            ):
                 k += 2 if words[k].text in _PREFIX_VALUE_OPTIONS else 1
         else:
             break
@@ -795,7 +839,11 @@ class _Parser:
             self._run(ins)
 
     def _from(self, ins: _Instruction) -> None:
-        words = [w for w in _Lexer(ins.args, self.global_args, shell=False).words() if not w.text.startswith("--")]
+        words = [
+            w
+            for w in _Lexer(ins.args, self.global_args, shell=False).words()
+            if not w.text.startswith("--")
+        ]
         if not words:
             return
         name = words[2].text if len(words) >= 3 and words[1].text.lower() == "as" else None
@@ -819,7 +867,9 @@ class _Parser:
         if words and "=" not in words[0].text:
             legacy = _LEGACY_ENV.match(ins.args.text)  # `ENV NAME value with spaces`
             if legacy is not None:
-                env[words[0].text] = _expand(ins.args.slice(legacy.end(), len(ins.args.text.rstrip())), env)
+                env[words[0].text] = _expand(
+                    ins.args.slice(legacy.end(), len(ins.args.text.rstrip())), env
+                )
             return
         for name, value in _assignments(words):
             if value is not None:
@@ -838,7 +888,11 @@ class _Parser:
         exec_words = _exec_words(body)
         if exec_words is not None:
             # Exec form runs no shell, so nothing is substituted, unless it runs one itself.
-            if len(exec_words) >= 3 and _basename(exec_words[0].text) in _SHELLS and _SHELL_C.fullmatch(exec_words[1].text):
+            if (
+                len(exec_words) >= 3
+                and _basename(exec_words[0].text) in _SHELLS
+                and _SHELL_C.fullmatch(exec_words[1].text)
+            ):
                 return _Lexer(exec_words[2].value, env, shell=True).run()
             return [exec_words]
         self._check_not_broken_exec_form(ins, body)
@@ -849,8 +903,16 @@ class _Parser:
     def _check_not_broken_exec_form(self, ins: _Instruction, body: _Text) -> None:
         # Docker would hand an unparsable JSON array to /bin/sh, where it can only fail.
         # When it was meant to run pip, saying so beats silently finding no pins in it.
-        if re.match(r'\[\s*"', body.text) and _pip_invocation(_json_strings(body), self.wrappers) is not None:
-            raise ParseError(self.path, ins.line, "RUN " + ins.args.text, "RUN is not a valid JSON array of strings")
+        if (
+            re.match(r'\[\s*"', body.text)
+            and _pip_invocation(_json_strings(body), self.wrappers) is not None
+        ):
+            raise ParseError(
+                self.path,
+                ins.line,
+                "RUN " + ins.args.text,
+                "RUN is not a valid JSON array of strings",
+            )
 
     def _record(self, subcommand: str, args: Sequence[_Word]) -> None:
         stage = len(self.stages) - 1
@@ -872,5 +934,6 @@ class _Parser:
                 self.pins.append(pin)
             k += 1
         self.installs.extend(
-            RequirementInstall(self.path, line, stage, value.text, kind, no_deps) for kind, line, value in files
+            RequirementInstall(self.path, line, stage, value.text, kind, no_deps)
+            for kind, line, value in files
         )

@@ -98,18 +98,21 @@ def build_graph(
                     raise GraphError(
                         f"{path}:{inc.line}: {inc.kind} {inc.path}: {inc.target} does not exist"
                     )
-    produced_by: dict[PurePosixPath, PurePosixPath] = {}
+    # A file may be an input of several outputs; reading it orders after all of them.
+    produced_by: dict[PurePosixPath, set[PurePosixPath]] = {}
     for target in by_output.values():
-        produced_by[target.output] = target.output
+        produced_by.setdefault(target.output, set()).add(target.output)
         for path in target.inputs:
-            produced_by.setdefault(path, target.output)
+            produced_by.setdefault(path, set()).add(target.output)
     after: dict[PurePosixPath, frozenset[PurePosixPath]] = {}
     for out, reads in closure.items():
         own = set(by_output[out].inputs)
         after[out] = frozenset(
-            produced_by[p]
+            producer
             for p in reads
-            if p in produced_by and p not in own and produced_by[p] != out
+            if p not in own
+            for producer in produced_by.get(p, ())
+            if producer != out
         )
     sorter = graphlib.TopologicalSorter({o: sorted(a) for o, a in sorted(after.items())})
     try:

@@ -75,7 +75,9 @@ def render_text(findings: Sequence[Finding], color: bool) -> str:
     else:
         lines.append(f"{errors} error(s), {warnings} warning(s).")
         if errors:
-            lines.append("Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION")
+            lines.append(
+                "Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +87,9 @@ def render_bump(result: BumpResult) -> str:
     for edit in result.edits:
         rows.append((f"{edit.file}:{edit.line}", result.name, f"{edit.old} → {result.version}"))
     for moved in result.moved:
-        rows.append((moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}"))
+        rows.append(
+            (moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}")
+        )
     if not rows:
         return f"{result.name} is already at {result.version} everywhere\n"
     width = max(len(r[0]) for r in rows)
