@@ -62,15 +62,32 @@ PYPROJECT_CASES = [
         "[project]\ndependencies = ['MLflow[extras]==3.4.0 ; python_version>\"3.9\"']\n",
         [
             (
-                2, 33, 38, "mlflow", "==", "3.4.0",
-                'MLflow[extras]==3.4.0 ; python_version>"3.9"', DEPS,
+                2,
+                33,
+                38,
+                "mlflow",
+                "==",
+                "3.4.0",
+                'MLflow[extras]==3.4.0 ; python_version>"3.9"',
+                DEPS,
             )
         ],
         id="extras-and-marker-literal-string",
     ),
     pytest.param(
         '[project]\ndependencies = ["MLflow[a,b] == 3.4.0; python_version > \\"3.9\\""]\n',
-        [(2, 32, 37, "mlflow", "==", "3.4.0", 'MLflow[a,b] == 3.4.0; python_version > "3.9"', DEPS)],
+        [
+            (
+                2,
+                32,
+                37,
+                "mlflow",
+                "==",
+                "3.4.0",
+                'MLflow[a,b] == 3.4.0; python_version > "3.9"',
+                DEPS,
+            )
+        ],
         id="spaces-and-escaped-quotes",
     ),
     pytest.param(
@@ -118,16 +135,33 @@ PYPROJECT_CASES = [
         "]\n",
         [
             (5, 14, 19, "ruff", "==", "0.6.0", "ruff==0.6.0", "project.optional-dependencies.dev"),
-            (7, 11, 16, "pytest", "==", "8.3.2", "pytest==8.3.2", "project.optional-dependencies.test"),
+            (
+                7,
+                11,
+                16,
+                "pytest",
+                "==",
+                "8.3.2",
+                "pytest==8.3.2",
+                "project.optional-dependencies.test",
+            ),
         ],
         id="optional-dependencies-table",
     ),
     pytest.param(
-        "[project]\n"
-        'optional-dependencies = { dev = ["ruff==0.6.0"], docs = ["mkdocs==1.6.0"] }\n',
+        '[project]\noptional-dependencies = { dev = ["ruff==0.6.0"], docs = ["mkdocs==1.6.0"] }\n',
         [
             (2, 40, 45, "ruff", "==", "0.6.0", "ruff==0.6.0", "project.optional-dependencies.dev"),
-            (2, 66, 71, "mkdocs", "==", "1.6.0", "mkdocs==1.6.0", "project.optional-dependencies.docs"),
+            (
+                2,
+                66,
+                71,
+                "mkdocs",
+                "==",
+                "1.6.0",
+                "mkdocs==1.6.0",
+                "project.optional-dependencies.docs",
+            ),
         ],
         id="optional-dependencies-inline-table",
     ),
@@ -150,7 +184,7 @@ PYPROJECT_CASES = [
         id="dotted-and-quoted-keys",
     ),
     pytest.param(
-        "[project]\r\ndependencies = [\r\n  \"mlflow==3.4.0\",\r\n]\r\n",
+        '[project]\r\ndependencies = [\r\n  "mlflow==3.4.0",\r\n]\r\n',
         [(3, 11, 16, "mlflow", "==", "3.4.0", "mlflow==3.4.0", DEPS)],
         id="crlf",
     ),
@@ -195,9 +229,15 @@ def test_find_pyproject_requirements_lists_only_non_pins() -> None:
     )
     group = "dependency-groups.test"
     assert find_pyproject_requirements(PYPROJECT, text) == (
-        PyprojectRequirement(canonicalize_name("numpy"), SpecifierSet(">=1.26,<3"), 2, DEPS, "numpy>=1.26,<3"),
-        PyprojectRequirement(canonicalize_name("mlflow"), SpecifierSet("==3.*"), 4, group, "MLflow==3.*"),
-        PyprojectRequirement(canonicalize_name("pip"), SpecifierSet(), 4, group, "pip @ https://x/pip.whl"),
+        PyprojectRequirement(
+            canonicalize_name("numpy"), SpecifierSet(">=1.26,<3"), 2, DEPS, "numpy>=1.26,<3"
+        ),
+        PyprojectRequirement(
+            canonicalize_name("mlflow"), SpecifierSet("==3.*"), 4, group, "MLflow==3.*"
+        ),
+        PyprojectRequirement(
+            canonicalize_name("pip"), SpecifierSet(), 4, group, "pip @ https://x/pip.whl"
+        ),
     )
 
 
@@ -282,7 +322,7 @@ GENERIC_CASES = [
         id="workflow-run",
     ),
     pytest.param(
-        "pip install \"MLflow[extras]==3.4.0\" 'numpy==1.26.4 ; python_version>\"3.9\"'\n",
+        'pip install "MLflow[extras]==3.4.0" \'numpy==1.26.4 ; python_version>"3.9"\'\n',
         [
             (1, 29, 34, "mlflow", "==", "3.4.0", "MLflow[extras]==3.4.0", ""),
             (1, 44, 50, "numpy", "==", "1.26.4", 'numpy==1.26.4 ; python_version>"3.9"', ""),
@@ -333,7 +373,7 @@ GENERIC_CASES = [
         id="unbalanced-quote",
     ),
     pytest.param(
-        "  run: \"pip install a==1.0\n  b==2.0\"\n",
+        '  run: "pip install a==1.0\n  b==2.0"\n',
         [(1, 23, 26, "a", "==", "1.0", "a==1.0", ""), (2, 5, 8, "b", "==", "2.0", "b==2.0", "")],
         id="string-across-lines",
     ),
@@ -408,7 +448,9 @@ def test_replace_versions_duplicate_pins_replaced_once() -> None:
 
 
 BUMP_ERRORS = [
-    pytest.param("a==1.0\n", "2.0 ", "'2.0 ' cannot be written as an exact version", id="whitespace"),
+    pytest.param(
+        "a==1.0\n", "2.0 ", "'2.0 ' cannot be written as an exact version", id="whitespace"
+    ),
     pytest.param("a==1.0\n", "2.*", "'2.*' cannot be written as an exact version", id="wildcard"),
     pytest.param("a==1.0\n", 'x"y', "'x\"y' cannot be written as an exact version", id="quote"),
     pytest.param("a==1.0\n", "banana", "==banana is not a valid pin", id="not-a-version"),

@@ -11,9 +11,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .check import dockerfiles
+from .compiler import find_python, run_compile
 from .discovery import matches
 from .dockerfile import replace_version as replace_dockerfile_version
 from .errors import BumpError, CompileError
+from .graph import Target
 from .lock import LockRequest, Outcome, compile_targets
 from .lockfile import parse_lockfile
 from .pinsites import (
@@ -110,6 +112,33 @@ def edit_requirement_file(
     return "".join(lines)
 
 
+def _missing_version(stage: Stage, template: Target, name: str, version: str) -> str | None:
+    """Tell "no such version" apart from a conflict: resolve the pin alone, then the name alone.
+
+    pip reports a missing version of a package that is also pinned elsewhere as a
+    conflict, without listing what exists, so we ask the same index directly.
+    """
+    probe = PurePosixPath(".pinsync-probe.in")
+    target = Target(probe.with_suffix(".txt"), (probe,), template.args, template.python)
+    python = find_python(template.python)
+
+    def resolves(requirement: str) -> bool:
+        (stage.path / probe).write_text(requirement + "\n", encoding="utf-8")
+        try:
+            run_compile(stage.path, target, python)
+        except CompileError:
+            return False
+        return True
+
+    if resolves(f"{name}=={version}"):
+        return None
+    if not resolves(name):
+        return f"{name} is not on the index"
+    lock = parse_lockfile(target.output, (stage.path / target.output).read_text(encoding="utf-8"))
+    newest = lock.pins().get(canonicalize_name(name))
+    return f"{name} {version} is not on the index (newest: {newest.pinned_version if newest else '?'})"
+
+
 def run_bump(
     repo: Repo, name: str, version: str, dry_run: bool, progress: Callable[[Outcome], None]
 ) -> BumpResult:
@@ -135,9 +164,11 @@ def run_bump(
     for df in dockerfiles(repo):
         sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
         text = repo.read(df.path)
-        for site in sorted(sites, key=lambda s: (s.edit_line, s.edit_start), reverse=True):
-            text = replace_dockerfile_version(text, site, new)
-            edits.append(Edit(df.path, site.line, site.version or ""))
+        # Several pins may share one ARG default; that literal is edited once.
+        spans = {(p.edit_line, p.edit_start, p.edit_end): p for p in sites}
+        for key in sorted(spans, reverse=True):
+            text = replace_dockerfile_version(text, spans[key], new)
+        edits.extend(Edit(df.path, site.line, site.version or "") for site in sites)
         if sites:
             texts[df.path] = text
 
@@ -186,7 +217,9 @@ def run_bump(
         try:
             compile_targets(stage, repo, frozenset(selected), request, progress)
         except CompileError as exc:
-            raise BumpError(f"cannot bump {canonical} to {new}: {exc}") from None
+            template = repo.graph.targets[min(selected)]
+            reason = _missing_version(stage, template, canonical, new) or str(exc)
+            raise BumpError(f"cannot bump {canonical} to {new}: {reason}") from None
         moved: list[Moved] = []
         for out in sorted(selected):
             old_pins = repo.locks[out].pins() if out in repo.locks else {}
