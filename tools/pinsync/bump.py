@@ -136,7 +136,9 @@ def _missing_version(stage: Stage, template: Target, name: str, version: str) ->
         return f"{name} is not on the index"
     lock = parse_lockfile(target.output, (stage.path / target.output).read_text(encoding="utf-8"))
     newest = lock.pins().get(canonicalize_name(name))
-    return f"{name} {version} is not on the index (newest: {newest.pinned_version if newest else '?'})"
+    return (
+        f"{name} {version} is not on the index (newest: {newest.pinned_version if newest else '?'})"
+    )
 
 
 def run_bump(

@@ -46,6 +46,7 @@ Kind = Literal[
 ]
 
 FIX_LOCK = "nox -s lock"
+UNSAFE = frozenset({"pip", "setuptools", "distribute"})
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,10 @@ def check_sources(
             asked.add(entry.name)
         pin = pins.get(entry.name)
         if pin is None:
-            if not demand.constraint:
+            # pip-compile leaves pip and setuptools out unless --allow-unsafe.
+            options = (*target.args, *(lock.header.options if lock.header else ()))
+            unsafe_skipped = entry.name in UNSAFE and "--allow-unsafe" not in options
+            if not demand.constraint and not unsafe_skipped:
                 yield Finding(
                     out,
                     1,

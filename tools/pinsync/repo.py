@@ -133,9 +133,18 @@ def _targets(
             sources = (lock.with_suffix(".in"),) if lock.with_suffix(".in") in in_files else ()
         if sources and all(s in in_files or s.suffix not in _REQUIREMENT_SUFFIXES for s in sources):
             add(lock, sources, header)
+    on_disk = set(files)
+    # In a repository that already has locks, an uncompiled .in that others pull in
+    # with -r is a fragment (openedx's github.in), not a lock waiting to be written.
+    fragments = (
+        {inc.target for p in in_files for inc in _safe_parse(root, p).includes if inc.kind == "-r"}
+        if headers
+        else set()
+    )
     for path in in_files:
-        if path not in claimed:
-            add(path.with_suffix(".txt"), (path,), None)
+        output = path.with_suffix(".txt")
+        if path not in claimed and not (output not in on_disk and path in fragments):
+            add(output, (path,), None)
     return targets, foreign
 
 
