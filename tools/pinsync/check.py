@@ -6,6 +6,7 @@ cannot be vouched for by their stamp are re-resolved, in a stage, never in place
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -102,7 +103,8 @@ def _applies(entry: Entry, python: str) -> bool:
         return True
     try:
         marker = Marker(entry.marker)
-        env = {"python_version": python, "python_full_version": f"{python}.0"}
+        full = platform.python_version() if python == CURRENT else f"{python}.0"
+        env = {"python_version": python, "python_full_version": full}
         return marker.evaluate(env)
     except (InvalidMarker, ValueError):
         return True
@@ -166,7 +168,9 @@ def check_sources(
         notes = vias.get(name, ())
         if name in asked or not notes:
             continue
-        if all(n in inputs for n in notes):
+        # A constraint asks for nothing; only -r notes make a pin top-level.
+        asks = [n for n in notes if not n.startswith("-c ")]
+        if asks and all(n in inputs for n in asks):
             yield Finding(
                 out,
                 pin.line,
@@ -318,7 +322,8 @@ def check_dockerfile(
                     "error",
                     f"{name}: this image installs {earlier.lock} ({name}=={old}, line "
                     f"{earlier.install.line}) and {item.lock} ({name}=={version}); "
-                    f"{old} → {version} wins by install order. Align the locks",
+                    f"{old} → {version}: pip refuses them in one command, or the later "
+                    "install silently wins. Align the locks",
                 )
 
 

@@ -242,6 +242,9 @@ def via_annotations(text: str) -> dict[NormalizedName, tuple[str, ...]]:
             current = entry.name
             if current is not None:
                 out.setdefault(current, [])
+                # --annotation-style=line: `flask==2.0.0    # via -r a.in, mlflow`
+                _, _, note = raw.partition("  # via ")
+                out[current].extend(n.strip() for n in note.split(",") if n.strip())
             continue
         stripped = raw.strip()
         if current is None or not stripped.startswith("#"):
