@@ -210,6 +210,12 @@ def run_bump(
             holding.add(out)
     if not holding and not edits:
         raise BumpError(f"{name} is pinned nowhere and is in no lock file of {repo.root}")
+    if not edits and all(
+        repo.locks[out].pins()[canonical].pinned_version == new
+        for out in holding
+        if out in repo.locks and canonical in repo.locks[out].pins()
+    ):
+        return BumpResult(canonical, new, (), (), ())  # already there: touch nothing
     selected = repo.graph.dependents(holding)
 
     with Stage(repo.root, selected | texts.keys()) as stage:

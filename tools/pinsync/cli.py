@@ -15,7 +15,7 @@ from .compiler import redact
 from .errors import PinsyncError
 from .lock import LockRequest, Outcome, run_lock
 from .repo import load_repo
-from .stage import repo_lock
+from .stage import InterruptedAfterCommit, repo_lock
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -92,6 +92,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         upgrade=args.upgrade,
         upgrade_packages=tuple(args.upgrade_package),
         force=args.force,
+        restamp=args.force,
         dry_run=args.dry_run,
         jobs=args.jobs,
     )
@@ -205,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PinsyncError as exc:
         print(f"pinsync: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except InterruptedAfterCommit:
+        print("pinsync: interrupted after every file was written", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("pinsync: interrupted; no file was changed", file=sys.stderr)
         return 130

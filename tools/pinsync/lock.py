@@ -37,6 +37,8 @@ class LockRequest:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     force: bool = False
+    # Stamp locks that are unchanged but were compiled by plain pip-compile (lock --force).
+    restamp: bool = False
     dry_run: bool = False
     jobs: int | None = None
 
@@ -165,7 +167,7 @@ def compile_one(
     )
     new = stage.read(target.output) or ""
     if existing is not None and strip_stamp(existing) == new:
-        if stamp is None and not request.force:
+        if stamp is None and not request.restamp:
             # Compiled by plain pip-compile and in sync: leave it byte-identical.
             stage.write(target.output, existing)
         else:

@@ -92,7 +92,7 @@ def render_bump(result: BumpResult) -> str:
         )
     if not rows:
         return f"{result.name} is already at {result.version} everywhere\n"
-    width = max(len(r[0]) for r in rows)
-    pkg_width = max(len(r[1]) for r in rows)
+    width = max(len("file"), *(len(r[0]) for r in rows))
+    pkg_width = max(len("package"), *(len(r[1]) for r in rows))
     head = f"{'file':<{width}}  {'package':<{pkg_width}}  change\n"
     return head + "".join(f"{f:<{width}}  {p:<{pkg_width}}  {c}\n" for f, p, c in rows)

@@ -25,6 +25,10 @@ from filelock import FileLock, Timeout
 from .errors import PinsyncError
 
 
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C arrived while files were being replaced; every replacement was finished."""
+
+
 @dataclass(frozen=True)
 class Change:
     path: PurePosixPath
@@ -119,7 +123,7 @@ def _deferred_interrupts() -> Iterator[None]:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if pending:
-            raise KeyboardInterrupt
+            raise InterruptedAfterCommit
 
 
 def commit(root: Path, changes: Iterable[Change]) -> None:
