@@ -17,7 +17,7 @@ from .dockerfile import replace_version as replace_dockerfile_version
 from .errors import BumpError, CompileError
 from .graph import Target
 from .lock import LockRequest, Outcome, compile_targets
-from .lockfile import parse_lockfile
+from .lockfile import parse_lockfile, pin_changes
 from .pinsites import (
     find_generic_pins,
     find_pyproject_pins,
@@ -238,11 +238,7 @@ def run_bump(
                     f"{out}: still pins {canonical} {new_pins[canonical].pinned_version} after "
                     f"recompiling; something in its inputs holds it back"
                 )
-            for pkg in sorted(old_pins.keys() | new_pins.keys()):
-                a = old_pins[pkg].pinned_version if pkg in old_pins else None
-                b = new_pins[pkg].pinned_version if pkg in new_pins else None
-                if a != b:
-                    moved.append(Moved(out, pkg, a, b))
+            moved.extend(Moved(out, *change) for change in pin_changes(old_pins, new_pins))
         changes = stage.changes()
         if not dry_run:
             commit(repo.root, changes)

@@ -162,7 +162,7 @@ def check_sources(
                 f"{entry.name}: {where} {what} {entry.specifier} but {out} pins "
                 f"{pin.pinned_version} ({pin.pinned_version} → {entry.specifier}); run `{FIX_LOCK}`",
             )
-    vias = via_annotations(lock.text)
+    vias = via_annotations(lock)
     inputs = {f"-r {p.as_posix()}" for p in sources}
     for name, pin in pins.items():
         notes = vias.get(name, ())

@@ -20,7 +20,7 @@ from .lockfile import (
     inputs_digest,
     output_digest,
     parse_lockfile,
-    parse_stamp,
+    pin_changes,
     strip_stamp,
     with_stamp,
 )
@@ -108,18 +108,6 @@ def select(repo: Repo, files: Sequence[str], cwd: Path) -> frozenset[PurePosixPa
     return graph.dependents(chosen)
 
 
-def pins_changed(old: str | None, new: str, path: PurePosixPath) -> int:
-    def pins(text: str) -> dict[str, str]:
-        return {
-            str(e.name): e.pinned_version or e.url or str(e.specifier)
-            for e in parse_requirements(path, text).entries
-            if e.name
-        }
-
-    before, after = pins(old or ""), pins(new)
-    return sum(before.get(k) != after.get(k) for k in before.keys() | after.keys())
-
-
 def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
     """Parse what the compile of `target` reads, as the stage holds it now."""
     out = []
@@ -144,12 +132,9 @@ def compile_one(
         repo.config.pip_tools,
         pip_tools_version(),
     )
-    stamp = parse_stamp(existing) if existing is not None else None
-    touches_upgrade = (
-        bool(upgrades)
-        and existing is not None
-        and bool(upgrades & parse_lockfile(target.output, existing).pins().keys())
-    )
+    old_lock = parse_lockfile(target.output, existing) if existing is not None else None
+    stamp = old_lock.stamp if old_lock is not None else None
+    touches_upgrade = old_lock is not None and bool(upgrades & old_lock.pins().keys())
     if (
         stamp is not None
         and existing is not None
@@ -175,7 +160,9 @@ def compile_one(
         return Outcome(target.output, "unchanged", 0, run.seconds)
     stage.write(target.output, with_stamp(new, digest))
     status: Status = "created" if existing is None else "updated"
-    return Outcome(target.output, status, pins_changed(existing, new, target.output), run.seconds)
+    old_pins = old_lock.pins() if old_lock is not None else {}
+    moved = pin_changes(old_pins, parse_lockfile(target.output, new).pins())
+    return Outcome(target.output, status, len(moved), run.seconds)
 
 
 def compile_targets(

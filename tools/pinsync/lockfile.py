@@ -230,12 +230,31 @@ def inputs_digest(
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
-def via_annotations(text: str) -> dict[NormalizedName, tuple[str, ...]]:
+PinChange = tuple[NormalizedName, "str | None", "str | None"]
+
+
+def pin_changes(
+    old: Mapping[NormalizedName, Entry], new: Mapping[NormalizedName, Entry]
+) -> tuple[PinChange, ...]:
+    """Packages whose pin (version, or URL for a direct reference) differs, sorted by name."""
+
+    def pin(pins: Mapping[NormalizedName, Entry], name: NormalizedName) -> str | None:
+        entry = pins.get(name)
+        return (entry.pinned_version or entry.url) if entry is not None else None
+
+    return tuple(
+        (name, pin(old, name), pin(new, name))
+        for name in sorted(old.keys() | new.keys())
+        if pin(old, name) != pin(new, name)
+    )
+
+
+def via_annotations(lock: LockFile) -> dict[NormalizedName, tuple[str, ...]]:
     """`# via` annotations per pinned package, in either of pip-compile's layouts."""
     out: dict[NormalizedName, list[str]] = {}
     current: NormalizedName | None = None
-    lines = text.splitlines()
-    entries = {e.line: e for e in parse_requirements(PurePosixPath("-"), text).entries}
+    lines = lock.text.splitlines()
+    entries = {e.line: e for e in lock.body.entries}
     for number, raw in enumerate(lines, start=1):
         entry = entries.get(number)
         if entry is not None:

@@ -51,8 +51,9 @@ def load_repo(root: Path) -> Repo:
     files = list_files(root)
     on_disk = set(files)
     headers = {p: h for p in files if p.suffix == ".txt" for h in [_read_header(root, p)] if h}
-    targets, foreign = _targets(root, config, files, headers)
-    sources = _parse_closure(root, targets, on_disk)
+    parsed: dict[PurePosixPath, ReqFile] = {}
+    targets, foreign = _targets(root, config, files, headers, parsed)
+    sources = _parse_closure(root, targets, parsed)
     graph = build_graph(targets, sources, on_disk)
     locks = {
         t.output: parse_lockfile(t.output, read_text(root, t.output))
@@ -80,6 +81,7 @@ def _targets(
     config: Config,
     files: tuple[PurePosixPath, ...],
     headers: Mapping[PurePosixPath, Header],
+    parsed: dict[PurePosixPath, ReqFile],
 ) -> tuple[list[Target], list[tuple[PurePosixPath, str]]]:
     in_files = [
         p
@@ -137,7 +139,12 @@ def _targets(
     # In a repository that already has locks, an uncompiled .in that others pull in
     # with -r is a fragment (openedx's github.in), not a lock waiting to be written.
     fragments = (
-        {inc.target for p in in_files for inc in _safe_parse(root, p).includes if inc.kind == "-r"}
+        {
+            inc.target
+            for p in in_files
+            for inc in _parse(root, p, parsed).includes
+            if inc.kind == "-r"
+        }
         if headers
         else set()
     )
@@ -168,23 +175,26 @@ def pip_tools_options(table: Mapping[str, object] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _safe_parse(root: Path, path: PurePosixPath) -> ReqFile:
-    return parse_requirements(path, read_text(root, path))
+def _parse(root: Path, path: PurePosixPath, parsed: dict[PurePosixPath, ReqFile]) -> ReqFile:
+    """Parse `path` once per load; discovery and the closure walk share `parsed`."""
+    if path not in parsed:
+        parsed[path] = parse_requirements(path, read_text(root, path))
+    return parsed[path]
 
 
 def _parse_closure(
-    root: Path, targets: list[Target], on_disk: set[PurePosixPath]
+    root: Path, targets: list[Target], parsed: dict[PurePosixPath, ReqFile]
 ) -> dict[PurePosixPath, ReqFile]:
-    parsed: dict[PurePosixPath, ReqFile] = {}
+    closure: dict[PurePosixPath, ReqFile] = {}
     todo = [p for t in targets for p in t.inputs]
     while todo:
         path = todo.pop()
-        if path in parsed or path.suffix not in _REQUIREMENT_SUFFIXES:
+        if path in closure or path.suffix not in _REQUIREMENT_SUFFIXES:
             continue
         if not (root / path).is_file():
             if path.parts and path.parts[0] == "..":
                 raise GraphError(f"{path}: included from outside the repository and missing")
             continue
-        parsed[path] = _safe_parse(root, path)
-        todo.extend(inc.target for inc in parsed[path].includes)
-    return parsed
+        closure[path] = _parse(root, path, parsed)
+        todo.extend(inc.target for inc in closure[path].includes)
+    return closure
