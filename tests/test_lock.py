@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
+import pytest
+
 from conftest import TOOLS, Repo
 from pinsync.reqfile import parse_requirements
 
@@ -274,3 +276,22 @@ def test_two_runs_at_once_do_not_corrupt_each_other(
     results = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
     assert repo.snapshot() == reference
+
+
+@pytest.mark.parametrize(
+    ("command", "value"),
+    [("lock", "0"), ("lock", "-1"), ("lock", "two"), ("bump", "0")],
+    ids=["lock-zero", "lock-negative", "lock-word", "bump-zero"],
+)
+def test_jobs_must_be_positive(
+    make_repo: Callable[[Mapping[str, str]], Repo], command: str, value: str
+) -> None:
+    repo = make_repo(LAYERED)
+    before = repo.snapshot()
+    args = ("mlflow", "3.4.0") if command == "bump" else ()
+    proc = repo.pinsync(command, *args, f"--jobs={value}", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        f"pinsync {command}: error: argument --jobs/-j: expected a positive number, got {value!r}"
+    )
+    assert repo.snapshot() == before

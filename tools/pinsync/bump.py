@@ -142,7 +142,12 @@ def _missing_version(stage: Stage, template: Target, name: str, version: str) ->
 
 
 def run_bump(
-    repo: Repo, name: str, version: str, dry_run: bool, progress: Callable[[Outcome], None]
+    repo: Repo,
+    name: str,
+    version: str,
+    dry_run: bool,
+    progress: Callable[[Outcome], None],
+    jobs: int | None = None,
 ) -> BumpResult:
     canonical, parsed = validate(name, version)
     new = str(parsed)
@@ -221,7 +226,7 @@ def run_bump(
     with Stage(repo.root, selected | texts.keys()) as stage:
         for path, text in texts.items():
             stage.write(path, text)
-        request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",))
+        request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",), jobs=jobs)
         try:
             compile_targets(stage, repo, frozenset(selected), request, progress)
         except CompileError as exc:

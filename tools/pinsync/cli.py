@@ -37,6 +37,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _jobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive,
+        metavar="N",
+        help="compile up to N locks at once (default: CPUs)",
+    )
+
+
 def lock_parser() -> argparse.ArgumentParser:
     lock = argparse.ArgumentParser(
         prog="pinsync lock", description="Recompile every .in into its .txt, in dependency order."
@@ -68,9 +85,7 @@ def lock_parser() -> argparse.ArgumentParser:
     lock.add_argument(
         "--dry-run", action="store_true", help="show what would change, write nothing"
     )
-    lock.add_argument(
-        "--jobs", "-j", type=int, metavar="N", help="compile up to N locks at once (default: CPUs)"
-    )
+    _jobs(lock)
     return lock
 
 
@@ -160,7 +175,7 @@ def bump_parser() -> argparse.ArgumentParser:
     bump.add_argument(
         "--dry-run", action="store_true", help="print the table and a diff, write nothing"
     )
-    bump.add_argument("--jobs", "-j", type=int, metavar="N", help="compile up to N locks at once")
+    _jobs(bump)
     return bump
 
 
@@ -172,7 +187,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     root = _root(args.root)
     with repo_lock(root):
         repo = load_repo(root)
-        result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome)
+        result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome, args.jobs)
     sys.stdout.write(render_bump(result))
     if args.dry_run:
         for change in result.changes:
