@@ -10,7 +10,7 @@ import platform
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName
@@ -18,9 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, pip_tools_version
 from .discovery import matches
-from .dockerfile import Dockerfile, RequirementInstall, parse_dockerfile
 from .graph import Target
-from .lock import LockRequest, compile_targets
 from .lockfile import (
     LockFile,
     inputs_digest,
@@ -31,7 +29,11 @@ from .lockfile import (
 )
 from .repo import Repo
 from .reqfile import Entry, ReqFile, parse_requirements
-from .stage import Stage
+
+if TYPE_CHECKING:
+    # Imported where used: the common case, a stamped repository in sync, needs
+    # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
+    from .dockerfile import Dockerfile, RequirementInstall
 
 Severity = Literal["error", "warning"]
 Kind = Literal[
@@ -413,6 +415,9 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
     """Compile `targets` into a stage and compare with the repository's locks."""
     findings: list[Finding] = []
     selected = frozenset(t.output for t in targets)
+    from .lock import LockRequest, compile_targets
+    from .stage import Stage
+
     with Stage(repo.root, selected) as stage:
         compile_targets(stage, repo, selected, LockRequest(force=True), lambda _: None)
         for target in targets:
@@ -440,11 +445,16 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
 
 
 def dockerfiles(repo: Repo) -> list[Dockerfile]:
-    return [
-        parse_dockerfile(p, repo.read(p))
+    paths = [
+        p
         for p in repo.files
         if matches(p, repo.config.dockerfiles) and not p.name.endswith(".dockerignore")
     ]
+    if not paths:
+        return []
+    from .dockerfile import parse_dockerfile
+
+    return [parse_dockerfile(p, repo.read(p)) for p in paths]
 
 
 def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
@@ -466,9 +476,12 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
                 )
             )
             continue
-        findings.extend(check_sources(target, lock, repo.sources))
         vouched, stamp_findings = check_stamp(target, lock, repo)
         findings.extend(stamp_findings)
+        if not vouched or options.full:
+            # A vouched lock is pip-compile's own output for exactly these inputs, so
+            # comparing it with them again could only find pip-compile's bugs.
+            findings.extend(check_sources(target, lock, repo.sources))
         if (vouched or stamp_findings) and not options.full:
             continue
         header_python = lock.header.python if lock.header else None

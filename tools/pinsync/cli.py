@@ -10,12 +10,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .compiler import redact
 from .errors import PinsyncError
-from .lock import LockRequest, Outcome, run_lock
 from .repo import load_repo
-from .stage import InterruptedAfterCommit, repo_lock
+from .stage import InterruptedAfterCommit
+
+if TYPE_CHECKING:
+    from .lock import Outcome
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -101,6 +104,9 @@ def _print_outcome(outcome: Outcome) -> None:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    from .lock import LockRequest, run_lock
+    from .stage import repo_lock
+
     root = _root(args.root)
     request = LockRequest(
         files=tuple(args.files),
@@ -182,6 +188,7 @@ def bump_parser() -> argparse.ArgumentParser:
 def cmd_bump(args: argparse.Namespace) -> int:
     from .bump import run_bump, validate
     from .report import render_bump, unified_diff
+    from .stage import repo_lock
 
     validate(args.name, args.version)  # before anything is read or run
     root = _root(args.root)

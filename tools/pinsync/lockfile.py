@@ -126,9 +126,12 @@ def parse_header(text: str) -> Header | None:
     sources: list[PurePosixPath] = []
     options: list[str] = []
     if command is not None:
-        try:
-            argv = shlex.split(command)
-        except ValueError:
+        if "'" in command or '"' in command or "\\" in command:
+            try:
+                argv = shlex.split(command)
+            except ValueError:
+                argv = command.split()
+        else:  # the usual header; shlex would be a tenth of an offline check
             argv = command.split()
         is_pip_compile = argv[:1] == ["pip-compile"]
         is_uv = argv[:3] == ["uv", "pip", "compile"]

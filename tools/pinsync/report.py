@@ -6,10 +6,12 @@ import difflib
 import itertools
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .bump import BumpResult
-from .check import Finding
-from .stage import Change
+if TYPE_CHECKING:  # at run time the offline check must not pay for lock and bump imports
+    from .bump import BumpResult
+    from .check import Finding
+    from .stage import Change
 
 
 def unified_diff(change: Change) -> str:

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
 
-from filelock import FileLock, Timeout
-
 from .errors import PinsyncError
 
 
@@ -166,6 +164,8 @@ def commit(root: Path, changes: Iterable[Change]) -> None:
 @contextlib.contextmanager
 def repo_lock(root: Path, timeout: float = 600) -> Iterator[None]:
     """One pinsync run per repository at a time; the lock file lives outside the repository."""
+    from filelock import FileLock, Timeout  # only writers need it; check imports this module
+
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     lock = FileLock(Path(tempfile.gettempdir()) / f"pinsync-{key}.lock")
     try:

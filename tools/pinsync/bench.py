@@ -1,0 +1,598 @@
+"""The benchmark behind `nox -s bench`: pinsync against the loops and tools it replaces.
+
+It builds a synthetic repository (N `.in` files layered with `-r` and `-c`, drawing on
+M packages from a wheelhouse it builds), then times, in one run on one machine, each
+pinsync command against its alternative. Every figure is a median of `--repeat` runs,
+with min and max, and a peak RSS. The same figures go to a JSON file.
+
+It is a benchmark, not a test: it asserts no timing. It does check that each side did
+the job it was timed for (same bytes as pip-compile, the one stale file recompiled,
+exit codes), because a fast wrong answer is not a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Literal
+
+from .compiler import pip_tools_version, sealed_env
+from .lockfile import strip_stamp
+from .wheelhouse import Dist, build_wheelhouse
+
+TOOLS = Path(__file__).resolve().parent.parent
+Goal = Literal["faster", "within"]
+
+
+# --- the synthetic repository --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    files: int = 30
+    packages: int = 80
+    hashes: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """What the generator wrote, and what the benchmark needs to know about it."""
+
+    root: Path
+    sources: tuple[str, ...]  # `.in` paths, in an order pip-compile can follow
+    leaf: str  # a source no other file reads: changing it makes one lock stale
+    extra: str  # a requirement line to add to `leaf`
+
+
+def package_names(count: int) -> list[str]:
+    return [f"pkg-{i:03d}" for i in range(count)]
+
+
+def synthetic_dists(shape: Shape) -> tuple[Dist, ...]:
+    """Two versions of each package; dependencies only point forward, so it is a DAG.
+
+    Dependencies reach at most a dozen names ahead, which keeps a lock's size near
+    that of a real service's (tens of pins) whatever M is.
+    """
+    rng = random.Random(shape.seed)
+    names = package_names(shape.packages)
+    dists = []
+    for i, name in enumerate(names):
+        ahead = names[i + 1 : i + 13]
+        for version in ("1.0", "1.1"):
+            count = rng.randint(0, min(3, len(ahead)))
+            deps = tuple(f"{d}>=1.0" for d in sorted(rng.sample(ahead, count)))
+            dists.append(Dist(name, version, deps))
+    return tuple(dists)
+
+
+def _requirement_lines(
+    rng: random.Random, names: Sequence[str], count: int, specs: Sequence[str]
+) -> list[str]:
+    return [f"{name}{rng.choice(specs)}" for name in sorted(rng.sample(list(names), min(count, len(names))))]
+
+
+# Only base and the constraints file hold pins back. A layer that capped a package
+# base also installs would resolve it differently from base, which pip-compile-multi
+# (rightly) refuses; real layered repositories avoid that too.
+BASE_SPECS = ("", "", ">=1.0", "<1.1", "==1.0", "~=1.0")
+LAYER_SPECS = ("", "", ">=1.0", "~=1.0", ">=1.0,!=1.0.1")
+
+
+def synthetic_sources(shape: Shape) -> dict[str, str]:
+    """The `requirements/` directory: `base.in`, then layers in the Open edX style.
+
+    - `test-NN.in` reads `-r base.in` (a layer installed on top of base);
+    - `dev-NN.in` reads `-r test-MM.in` (a layer on a layer);
+    - `svc-NN.in` reads `-c base.txt` (a service constrained by base's lock);
+    - `base.in` reads `-c constraints.txt`, a hand-written upper-bound file.
+
+    Every `-r` and `-c` target sorts before the file that names it, so tools that only
+    follow `-r` (pip-compile-multi) still compile `base.txt` before its `-c` readers.
+    """
+    rng = random.Random(shape.seed + 1)
+    names = package_names(shape.packages)
+    files: dict[str, str] = {
+        "requirements/constraints.txt": "# Upper bounds we keep by hand.\n"
+        + "".join(f"{n}<1.1\n" for n in names[::4]),
+        "requirements/base.in": "\n".join(
+            ["# What every service installs.", "-c constraints.txt", *_requirement_lines(rng, names, 5, BASE_SPECS)]
+        )
+        + "\n",
+    }
+    last_test = "base"
+    for i in range(1, shape.files):
+        kind = i % 3
+        if kind == 1:
+            name, head, count = f"test-{i:02d}", "-r base.in", 3
+            last_test = name
+        elif kind == 2:
+            name, head, count = f"dev-{i:02d}", f"-r {last_test}.in", 2
+        else:
+            name, head, count = f"svc-{i:02d}", "-c base.txt", 4
+        body = [head, *_requirement_lines(rng, names, count, LAYER_SPECS)]
+        files[f"requirements/{name}.in"] = "\n".join(body) + "\n"
+    return files
+
+
+def write_synthetic(shape: Shape, root: Path, wheels: Path) -> Synthetic:
+    root.mkdir(parents=True)
+    table = ["[tool.pip-tools]", "no-index = true", 'find-links = ["wheels"]']
+    if shape.hashes:
+        table.append("generate-hashes = true")
+    (root / "pyproject.toml").write_text("\n".join(table) + "\n")
+    shutil.copytree(wheels, root / "wheels")
+    files = synthetic_sources(shape)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    # base.in comes first: the rest read base.in, a test layer's .in, or base.txt.
+    sources = tuple(rel for rel in files if rel.endswith(".in"))
+    read = {
+        line.split()[1]
+        for rel in sources
+        for line in files[rel].splitlines()
+        if line.startswith("-r ")
+    }
+    leaves = [s for s in sources if Path(s).name not in read and s != "requirements/base.in"]
+    leaf = leaves[-1] if leaves else sources[-1]
+    return Synthetic(root, sources, leaf, package_names(shape.packages)[-1])
+
+
+# --- running and measuring ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_kib: int | None
+    returncode: int
+    output: str
+
+
+def run_measured(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
+    """Run `argv` and report its wall time and the peak RSS of its largest process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode(errors="replace")
+    proc.stdout.close()
+    if hasattr(os, "wait4"):
+        # wait4's rusage covers the child and the descendants it reaped: its maxrss is
+        # the largest single process of the tree (not a sum over parallel compiles).
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak: int | None = usage.ru_maxrss
+    else:  # pragma: no cover - Windows has no rusage
+        proc.wait()
+        peak = None
+    return Run(time.perf_counter() - start, peak, proc.returncode, output)
+
+
+def run_steps(steps: Sequence[Sequence[str]], cwd: Path, env: Mapping[str, str]) -> Run:
+    """Run `steps` one after another, as a shell loop would; stop at the first failure."""
+    runs = []
+    for argv in steps:
+        runs.append(run_measured(argv, cwd, env))
+        if runs[-1].returncode != 0:
+            break
+    peaks = [r.peak_kib for r in runs if r.peak_kib is not None]
+    return Run(
+        sum(r.seconds for r in runs),
+        max(peaks) if peaks else None,
+        runs[-1].returncode if runs else 0,
+        "".join(r.output for r in runs),
+    )
+
+
+@dataclass(frozen=True)
+class Timing:
+    label: str
+    median: float
+    low: float
+    high: float
+    peak_mib: float | None
+    runs: tuple[float, ...]
+
+    @staticmethod
+    def of(label: str, runs: Sequence[Run]) -> Timing:
+        seconds = [r.seconds for r in runs]
+        peaks = [r.peak_kib for r in runs if r.peak_kib is not None]
+        return Timing(
+            label,
+            statistics.median(seconds),
+            min(seconds),
+            max(seconds),
+            round(max(peaks) / 1024, 1) if peaks else None,
+            tuple(round(s, 4) for s in seconds),
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    variant: str
+    scenario: str
+    ours: Timing
+    theirs: Timing
+    # "faster": theirs/ours must reach `target`; "within": ours/theirs must stay under it.
+    goal: Goal
+    target: float
+    checks: tuple[str, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        return self.theirs.median / self.ours.median
+
+    @property
+    def met(self) -> bool:
+        if self.goal == "faster":
+            return self.ratio >= self.target
+        return self.ours.median <= self.target * self.theirs.median
+
+
+@dataclass(frozen=True)
+class Detection:
+    variant: str
+    edit: str
+    pinsync_exit: int
+    pcm_verify_exit: int | None
+
+
+@dataclass(frozen=True)
+class Report:
+    machine: dict[str, str]
+    shape: dict[str, object]
+    rows: tuple[Row, ...]
+    detections: tuple[Detection, ...]
+    notes: tuple[str, ...] = field(default=())
+
+
+class BenchFailure(RuntimeError):
+    """A contender did not do the job it was timed for."""
+
+
+class Bench:
+    """One benchmark run: a wheelhouse, a cache shared by every contender, and commands."""
+
+    def __init__(self, work: Path, jobs: int | None, repeat: int) -> None:
+        self.work = work
+        self.jobs = jobs
+        self.repeat = repeat
+        # Every contender shares one pip-tools cache, warmed by the setup compiles.
+        base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        base["XDG_CACHE_HOME"] = str(work / "cache")
+        self.env = sealed_env(base, None)
+        self.pinsync_env = {**self.env, "PYTHONPATH": str(TOOLS)}
+        for key in ("PINSYNC_DEFAULT_ROOT", "PINSYNC_INVOKED_FROM"):
+            self.pinsync_env.pop(key, None)
+        self._copies = 0
+
+    def copy(self, tree: Path) -> Path:
+        self._copies += 1
+        target = self.work / f"run-{self._copies:04d}"
+        shutil.copytree(tree, target, symlinks=True)
+        return target
+
+    def pinsync(self, root: Path, *args: str) -> Run:
+        argv = [sys.executable, "-m", "pinsync", *args, "--root", str(root)]
+        if self.jobs and args[0] == "lock":
+            argv += ["--jobs", str(self.jobs)]
+        return run_measured(argv, root, self.pinsync_env)
+
+    def compile_steps(self, syn: Synthetic) -> list[list[str]]:
+        return [
+            [sys.executable, "-m", "piptools", "compile", "--quiet", src,
+             "--output-file", src[: -len(".in")] + ".txt"]
+            for src in syn.sources
+        ]
+
+    def naive_lock(self, syn: Synthetic, root: Path) -> Run:
+        return run_steps(self.compile_steps(syn), root, self.env)
+
+    def naive_check(self, syn: Synthetic, root: Path) -> Run:
+        """Recompile every lock in a scratch copy and compare bytes: `make upgrade && git diff`."""
+        start = time.perf_counter()
+        scratch = Path(tempfile.mkdtemp(dir=self.work))
+        shutil.copytree(root, scratch, symlinks=True, dirs_exist_ok=True)
+        run = run_steps(self.compile_steps(syn), scratch, self.env)
+        drift = [
+            src for src in syn.sources
+            if (root / _txt(src)).read_bytes() != (scratch / _txt(src)).read_bytes()
+        ]
+        shutil.rmtree(scratch)
+        code = run.returncode or (1 if drift else 0)
+        return Run(time.perf_counter() - start, run.peak_kib, code, run.output + "\n".join(drift))
+
+    def pcm(self, root: Path, *args: str) -> Run:
+        return run_measured([sys.executable, "-m", "pipcompilemulti.cli_v1", *args], root, self.env)
+
+    def repeated(self, label: str, make: Callable[[], Run], expect: int = 0) -> Timing:
+        runs = []
+        for _ in range(self.repeat):
+            run = make()
+            if run.returncode != expect:
+                raise BenchFailure(f"{label}: exit {run.returncode}, expected {expect}\n{run.output[-2000:]}")
+            runs.append(run)
+        return Timing.of(label, runs)
+
+    def interleaved(
+        self,
+        ours: tuple[str, Callable[[], Run]],
+        theirs: tuple[str, Callable[[], Run]],
+        expect: tuple[int, int] = (0, 0),
+    ) -> tuple[Timing, Timing]:
+        """Alternate the two sides so that a slow patch of the machine hits both."""
+        a: list[Run] = []
+        b: list[Run] = []
+        for _ in range(self.repeat):
+            for (label, make), runs, code in ((ours, a, expect[0]), (theirs, b, expect[1])):
+                run = make()
+                if run.returncode != code:
+                    raise BenchFailure(
+                        f"{label}: exit {run.returncode}, expected {code}\n{run.output[-2000:]}"
+                    )
+                runs.append(run)
+        return Timing.of(ours[0], a), Timing.of(theirs[0], b)
+
+
+def _txt(src: str) -> str:
+    return src[: -len(".in")] + ".txt"
+
+
+def _locks(root: Path, syn: Synthetic) -> dict[str, bytes]:
+    return {_txt(s): (root / _txt(s)).read_bytes() for s in syn.sources}
+
+
+def _hand_edit(path: Path) -> str:
+    """Move the first `==1.x` pin of a lock by hand, as a reviewer might miss."""
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        for old, new in (("==1.1", "==1.0"), ("==1.0", "==1.1")):
+            if old in line and not line.startswith("#"):
+                lines[i] = line.replace(old, new, 1)
+                path.write_text("".join(lines))
+                return f"{path.name}: {line.split()[0]} -> {new[2:]}"
+    raise BenchFailure(f"{path}: no pin to edit")
+
+
+def run_variant(bench: Bench, shape: Shape, wheels: Path, with_pcm: bool) -> tuple[list[Row], list[Detection]]:
+    variant = "hashes" if shape.hashes else "no hashes"
+    template = write_synthetic(shape, bench.work / f"template-{variant.replace(' ', '-')}", wheels)
+    syn = template
+    rows: list[Row] = []
+
+    # Setup, untimed: one repository locked by pinsync, one by the plain loop. The
+    # compiles also warm the shared cache, so every timed run below starts warm.
+    locked = bench.copy(template.root)
+    if (run := bench.pinsync(locked, "lock")).returncode != 0:
+        raise BenchFailure(f"pinsync lock failed:\n{run.output}")
+    plain = bench.copy(template.root)
+    if (run := bench.naive_lock(syn, plain)).returncode != 0:
+        raise BenchFailure(f"pip-compile failed:\n{run.output}")
+    ours_locks, plain_locks = _locks(locked, syn), _locks(plain, syn)
+    same = all(strip_stamp(ours_locks[k].decode()) == plain_locks[k].decode() for k in plain_locks)
+    if not same:
+        raise BenchFailure("pinsync lock and the plain pip-compile loop wrote different locks")
+
+    # 1. lock from scratch vs a sequential loop of pip-compile.
+    ours, theirs = bench.interleaved(
+        ("pinsync lock", lambda: bench.pinsync(bench.copy(template.root), "lock")),
+        ("pip-compile loop", lambda: bench.naive_lock(syn, bench.copy(template.root))),
+    )
+    rows.append(Row(variant, "lock from scratch", ours, theirs, "faster", 1.6,
+                    ("locks byte-identical to plain pip-compile's, stamp aside",)))
+
+    # 2. one leaf .in changed: incremental lock vs a full relock.
+    def with_leaf_change() -> Path:
+        root = bench.copy(locked)
+        with (root / syn.leaf).open("a") as fh:
+            fh.write(f"{syn.extra}\n")
+        return root
+
+    seen: dict[str, dict[str, bytes]] = {}
+
+    def incremental() -> Run:
+        root = with_leaf_change()
+        run = bench.pinsync(root, "lock")
+        seen["incremental"] = _locks(root, syn)
+        return run
+
+    def full() -> Run:
+        root = with_leaf_change()
+        run = bench.pinsync(root, "lock", "--force")
+        seen["full"] = _locks(root, syn)
+        return run
+
+    ours, theirs = bench.interleaved(("pinsync lock (1 stale)", incremental), ("pinsync lock --force", full))
+    moved = sorted(k for k, v in seen["incremental"].items() if v != ours_locks[k])
+    if moved != [_txt(syn.leaf)] or seen["incremental"] != seen["full"]:
+        raise BenchFailure(f"incremental lock changed {moved}, expected only {_txt(syn.leaf)}")
+    rows.append(Row(variant, "lock, one leaf .in changed", ours, theirs, "faster", 10.0,
+                    (f"only {_txt(syn.leaf)} rewritten; same bytes as the full relock",)))
+
+    # 3. check in sync vs recompile-and-diff.
+    ours, theirs = bench.interleaved(
+        ("pinsync check", lambda: bench.pinsync(locked, "check")),
+        ("recompile-and-diff loop", lambda: bench.naive_check(syn, plain)),
+    )
+    rows.append(Row(variant, "check-lock, in sync", ours, theirs, "faster", 20.0))
+
+    detections = []
+    pcm_tree: Path | None = None
+    if with_pcm:
+        # 4. check vs pip-compile-multi verify, on a copy compiled its way.
+        pcm_tree = bench.copy(template.root)
+        if (run := bench.pcm(pcm_tree)).returncode != 0:
+            raise BenchFailure(f"pip-compile-multi failed:\n{run.output}")
+        ours, theirs = bench.interleaved(
+            ("pinsync check", lambda: bench.pinsync(locked, "check")),
+            ("pip-compile-multi verify", lambda: bench.pcm(pcm_tree, "verify")),
+        )
+        rows.append(Row(variant, "check-lock vs pcm verify, in sync", ours, theirs, "within", 2.0))
+
+    # The same hand edit of one lock, shown to both checkers.
+    edited = bench.copy(locked)
+    edit = _hand_edit(edited / _txt(syn.leaf))
+    pcm_exit = None
+    if pcm_tree is not None:
+        pcm_edited = bench.copy(pcm_tree)
+        _hand_edit(pcm_edited / _txt(syn.leaf))
+        pcm_exit = bench.pcm(pcm_edited, "verify").returncode
+    detections.append(Detection(variant, edit, bench.pinsync(edited, "check").returncode, pcm_exit))
+    return rows, detections
+
+
+def warm_nox_check(bench: Bench, root: Path) -> Timing:
+    """`nox -s check-lock` end to end, its environment already built and current."""
+    noxfile = TOOLS.parent / "noxfile.py"
+    argv = [sys.executable, "-m", "nox", "--noxfile", str(noxfile), "-s", "check-lock", "--", "--root", str(root)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PINSYNC_DEFAULT_ROOT", "PINSYNC_INVOKED_FROM")}
+    env["XDG_CACHE_HOME"] = bench.env["XDG_CACHE_HOME"]
+    warmup = run_measured(argv, root, env)
+    if warmup.returncode != 0:
+        raise BenchFailure(f"nox -s check-lock failed:\n{warmup.output[-2000:]}")
+    return bench.repeated("nox -s check-lock (warm)", lambda: run_measured(argv, root, env))
+
+
+# --- reporting ------------------------------------------------------------------------
+
+
+def _fmt(t: Timing) -> str:
+    if t.median >= 10:
+        return f"{t.median:.1f} s ({t.low:.1f}–{t.high:.1f})"
+    return f"{t.median:.2f} s ({t.low:.2f}–{t.high:.2f})"
+
+
+def render_table(report: Report) -> str:
+    head = "| variant | scenario | pinsync | alternative | ratio | target | met | peak RSS (MiB) ours / theirs |"
+    lines = [head, "|" + "---|" * 8]
+    for row in report.rows:
+        if row.goal == "faster":
+            ratio, target = f"{row.ratio:.1f}× faster", f"≥ {row.target:g}× faster"
+        else:
+            ratio, target = f"{1 / row.ratio:.2f}× its time", f"≤ {row.target:g}× its time"
+        peaks = f"{row.ours.peak_mib} / {row.theirs.peak_mib}"
+        lines.append(
+            f"| {row.variant} | {row.scenario} | {row.ours.label}: {_fmt(row.ours)} "
+            f"| {row.theirs.label}: {_fmt(row.theirs)} | {ratio} | {target} "
+            f"| {'yes' if row.met else 'NO'} | {peaks} |"
+        )
+    for d in report.detections:
+        pcm = (
+            "not run" if d.pcm_verify_exit is None
+            else ("caught (exit 1)" if d.pcm_verify_exit else "missed (exit 0)")
+        )
+        ours = "caught" if d.pinsync_exit == 1 else f"missed (exit {d.pinsync_exit})"
+        lines.append(f"\nhand edit ({d.variant}) `{d.edit}`: pinsync check {ours}; pip-compile-multi verify {pcm}")
+    for note in report.notes:
+        lines.append(f"\n{note}")
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> dict[str, str]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "pip-tools": pip_tools_version(),
+    }
+
+
+@contextmanager
+def _workdir(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pinsync-bench-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pinsync bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--files", "-n", type=int, default=30, help="number of .in files (default: 30)")
+    p.add_argument("--packages", "-m", type=int, default=80, help="packages in the wheelhouse (default: 80)")
+    p.add_argument("--repeat", "-r", type=int, default=5, help="runs per measurement (default: 5)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="pinsync lock --jobs (default: CPUs)")
+    p.add_argument("--variants", choices=("both", "hashes", "no-hashes"), default="both")
+    p.add_argument("--tiny", action="store_true", help="4 files, 12 packages, 1 run: does it still work?")
+    p.add_argument("--no-pcm", action="store_true", help="skip pip-compile-multi")
+    p.add_argument("--no-nox", action="store_true", help="skip the warm `nox -s check-lock` figure")
+    p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the figures")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.tiny:
+        args.files, args.packages, args.repeat = 4, 12, 1
+    if args.files < 2 or args.packages < 8 or args.repeat < 1:
+        print("pinsync bench: error: need --files >= 2, --packages >= 8, --repeat >= 1", file=sys.stderr)
+        return 2
+    with_pcm = not args.no_pcm
+    if with_pcm and find_spec("pipcompilemulti") is None:
+        print("pinsync bench: error: pip-compile-multi is not installed (use --no-pcm)", file=sys.stderr)
+        return 2
+    variants = {"both": (True, False), "hashes": (True,), "no-hashes": (False,)}[args.variants]
+    rows: list[Row] = []
+    detections: list[Detection] = []
+    notes: list[str] = []
+    with _workdir(args.keep) as work:
+        bench = Bench(work, args.jobs, args.repeat)
+        dists = None
+        for hashes in variants:
+            shape = Shape(args.files, args.packages, hashes)
+            if dists is None:
+                dists = synthetic_dists(shape)
+                wheels = build_wheelhouse(dists, work / "wheels")
+            print(f"== {args.files} files, {args.packages} packages, {'hashes' if hashes else 'no hashes'}", flush=True)
+            new_rows, new_detections = run_variant(bench, shape, wheels, with_pcm)
+            rows += new_rows
+            detections += new_detections
+        nox_timing = None
+        if not args.no_nox:
+            locked = sorted(work.glob("run-0001"))
+            nox_timing = warm_nox_check(bench, locked[0])
+            notes.append(f"warm `nox -s check-lock`, end to end: {_fmt(nox_timing)}, peak {nox_timing.peak_mib} MiB")
+    report = Report(
+        machine(),
+        {"files": args.files, "packages": args.packages, "repeat": args.repeat, "jobs": args.jobs or os.cpu_count()},
+        tuple(rows),
+        tuple(detections),
+        tuple(notes),
+    )
+    print()
+    print(f"machine: {report.machine}")
+    sys.stdout.write(render_table(report))
+    data = asdict(report)
+    data["rows"] = [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in report.rows]
+    if nox_timing is not None:
+        data["warm_nox_check_lock"] = asdict(nox_timing)
+    args.json.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
