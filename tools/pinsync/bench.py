@@ -56,7 +56,6 @@ class Synthetic:
     root: Path
     sources: tuple[str, ...]  # `.in` paths, in an order pip-compile can follow
     leaf: str  # a source no other file reads: changing it makes one lock stale
-    extra: str  # a requirement line to add to `leaf`
 
 
 def package_names(count: int) -> list[str]:
@@ -84,7 +83,10 @@ def synthetic_dists(shape: Shape) -> tuple[Dist, ...]:
 def _requirement_lines(
     rng: random.Random, names: Sequence[str], count: int, specs: Sequence[str]
 ) -> list[str]:
-    return [f"{name}{rng.choice(specs)}" for name in sorted(rng.sample(list(names), min(count, len(names))))]
+    return [
+        f"{name}{rng.choice(specs)}"
+        for name in sorted(rng.sample(list(names), min(count, len(names))))
+    ]
 
 
 # Only base and the constraints file hold pins back. A layer that capped a package
@@ -111,7 +113,11 @@ def synthetic_sources(shape: Shape) -> dict[str, str]:
         "requirements/constraints.txt": "# Upper bounds we keep by hand.\n"
         + "".join(f"{n}<1.1\n" for n in names[::4]),
         "requirements/base.in": "\n".join(
-            ["# What every service installs.", "-c constraints.txt", *_requirement_lines(rng, names, 5, BASE_SPECS)]
+            [
+                "# What every service installs.",
+                "-c constraints.txt",
+                *_requirement_lines(rng, names, 5, BASE_SPECS),
+            ]
         )
         + "\n",
     }
@@ -151,7 +157,7 @@ def write_synthetic(shape: Shape, root: Path, wheels: Path) -> Synthetic:
     }
     leaves = [s for s in sources if Path(s).name not in read and s != "requirements/base.in"]
     leaf = leaves[-1] if leaves else sources[-1]
-    return Synthetic(root, sources, leaf, package_names(shape.packages)[-1])
+    return Synthetic(root, sources, leaf)
 
 
 # --- running and measuring ------------------------------------------------------------
@@ -298,8 +304,16 @@ class Bench:
 
     def compile_steps(self, syn: Synthetic) -> list[list[str]]:
         return [
-            [sys.executable, "-m", "piptools", "compile", "--quiet", src,
-             "--output-file", src[: -len(".in")] + ".txt"]
+            [
+                sys.executable,
+                "-m",
+                "piptools",
+                "compile",
+                "--quiet",
+                src,
+                "--output-file",
+                src[: -len(".in")] + ".txt",
+            ]
             for src in syn.sources
         ]
 
@@ -313,7 +327,8 @@ class Bench:
         shutil.copytree(root, scratch, symlinks=True, dirs_exist_ok=True)
         run = run_steps(self.compile_steps(syn), scratch, self.env)
         drift = [
-            src for src in syn.sources
+            src
+            for src in syn.sources
             if (root / _txt(src)).read_bytes() != (scratch / _txt(src)).read_bytes()
         ]
         shutil.rmtree(scratch)
@@ -328,7 +343,9 @@ class Bench:
         for _ in range(self.repeat):
             run = make()
             if run.returncode != expect:
-                raise BenchFailure(f"{label}: exit {run.returncode}, expected {expect}\n{run.output[-2000:]}")
+                raise BenchFailure(
+                    f"{label}: exit {run.returncode}, expected {expect}\n{run.output[-2000:]}"
+                )
             runs.append(run)
         return Timing.of(label, runs)
 
@@ -372,7 +389,15 @@ def _hand_edit(path: Path) -> str:
     raise BenchFailure(f"{path}: no pin to edit")
 
 
-def run_variant(bench: Bench, shape: Shape, wheels: Path, with_pcm: bool) -> tuple[list[Row], list[Detection]]:
+def _new_requirement(lock: Path, names: Sequence[str]) -> str:
+    """A package the lock does not pin yet: adding it really changes the resolution."""
+    text = lock.read_text()
+    return next(n for n in reversed(names) if f"\n{n}==" not in text)
+
+
+def run_variant(
+    bench: Bench, shape: Shape, wheels: Path, with_pcm: bool
+) -> tuple[list[Row], list[Detection], Path]:
     variant = "hashes" if shape.hashes else "no hashes"
     template = write_synthetic(shape, bench.work / f"template-{variant.replace(' ', '-')}", wheels)
     syn = template
@@ -396,14 +421,25 @@ def run_variant(bench: Bench, shape: Shape, wheels: Path, with_pcm: bool) -> tup
         ("pinsync lock", lambda: bench.pinsync(bench.copy(template.root), "lock")),
         ("pip-compile loop", lambda: bench.naive_lock(syn, bench.copy(template.root))),
     )
-    rows.append(Row(variant, "lock from scratch", ours, theirs, "faster", 1.6,
-                    ("locks byte-identical to plain pip-compile's, stamp aside",)))
+    rows.append(
+        Row(
+            variant,
+            "lock from scratch",
+            ours,
+            theirs,
+            "faster",
+            1.6,
+            ("locks byte-identical to plain pip-compile's, stamp aside",),
+        )
+    )
 
     # 2. one leaf .in changed: incremental lock vs a full relock.
+    extra = _new_requirement(locked / _txt(syn.leaf), package_names(shape.packages))
+
     def with_leaf_change() -> Path:
         root = bench.copy(locked)
         with (root / syn.leaf).open("a") as fh:
-            fh.write(f"{syn.extra}\n")
+            fh.write(f"{extra}\n")
         return root
 
     seen: dict[str, dict[str, bytes]] = {}
@@ -420,12 +456,23 @@ def run_variant(bench: Bench, shape: Shape, wheels: Path, with_pcm: bool) -> tup
         seen["full"] = _locks(root, syn)
         return run
 
-    ours, theirs = bench.interleaved(("pinsync lock (1 stale)", incremental), ("pinsync lock --force", full))
+    ours, theirs = bench.interleaved(
+        ("pinsync lock (1 stale)", incremental), ("pinsync lock --force", full)
+    )
     moved = sorted(k for k, v in seen["incremental"].items() if v != ours_locks[k])
     if moved != [_txt(syn.leaf)] or seen["incremental"] != seen["full"]:
         raise BenchFailure(f"incremental lock changed {moved}, expected only {_txt(syn.leaf)}")
-    rows.append(Row(variant, "lock, one leaf .in changed", ours, theirs, "faster", 10.0,
-                    (f"only {_txt(syn.leaf)} rewritten; same bytes as the full relock",)))
+    rows.append(
+        Row(
+            variant,
+            "lock, one leaf .in changed",
+            ours,
+            theirs,
+            "faster",
+            10.0,
+            (f"only {_txt(syn.leaf)} rewritten; same bytes as the full relock",),
+        )
+    )
 
     # 3. check in sync vs recompile-and-diff.
     ours, theirs = bench.interleaved(
@@ -456,14 +503,29 @@ def run_variant(bench: Bench, shape: Shape, wheels: Path, with_pcm: bool) -> tup
         _hand_edit(pcm_edited / _txt(syn.leaf))
         pcm_exit = bench.pcm(pcm_edited, "verify").returncode
     detections.append(Detection(variant, edit, bench.pinsync(edited, "check").returncode, pcm_exit))
-    return rows, detections
+    return rows, detections, locked
 
 
 def warm_nox_check(bench: Bench, root: Path) -> Timing:
     """`nox -s check-lock` end to end, its environment already built and current."""
     noxfile = TOOLS.parent / "noxfile.py"
-    argv = [sys.executable, "-m", "nox", "--noxfile", str(noxfile), "-s", "check-lock", "--", "--root", str(root)]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PINSYNC_DEFAULT_ROOT", "PINSYNC_INVOKED_FROM")}
+    argv = [
+        sys.executable,
+        "-m",
+        "nox",
+        "--noxfile",
+        str(noxfile),
+        "-s",
+        "check-lock",
+        "--",
+        "--root",
+        str(root),
+    ]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PINSYNC_DEFAULT_ROOT", "PINSYNC_INVOKED_FROM")
+    }
     env["XDG_CACHE_HOME"] = bench.env["XDG_CACHE_HOME"]
     warmup = run_measured(argv, root, env)
     if warmup.returncode != 0:
@@ -476,8 +538,8 @@ def warm_nox_check(bench: Bench, root: Path) -> Timing:
 
 def _fmt(t: Timing) -> str:
     if t.median >= 10:
-        return f"{t.median:.1f} s ({t.low:.1f}–{t.high:.1f})"
-    return f"{t.median:.2f} s ({t.low:.2f}–{t.high:.2f})"
+        return f"{t.median:.1f} s ({t.low:.1f}-{t.high:.1f})"
+    return f"{t.median:.2f} s ({t.low:.2f}-{t.high:.2f})"
 
 
 def render_table(report: Report) -> str:
@@ -485,9 +547,9 @@ def render_table(report: Report) -> str:
     lines = [head, "|" + "---|" * 8]
     for row in report.rows:
         if row.goal == "faster":
-            ratio, target = f"{row.ratio:.1f}× faster", f"≥ {row.target:g}× faster"
+            ratio, target = f"{row.ratio:.1f}x faster", f"≥ {row.target:g}x faster"
         else:
-            ratio, target = f"{1 / row.ratio:.2f}× its time", f"≤ {row.target:g}× its time"
+            ratio, target = f"{1 / row.ratio:.2f}x its time", f"≤ {row.target:g}x its time"
         peaks = f"{row.ours.peak_mib} / {row.theirs.peak_mib}"
         lines.append(
             f"| {row.variant} | {row.scenario} | {row.ours.label}: {_fmt(row.ours)} "
@@ -496,11 +558,14 @@ def render_table(report: Report) -> str:
         )
     for d in report.detections:
         pcm = (
-            "not run" if d.pcm_verify_exit is None
+            "not run"
+            if d.pcm_verify_exit is None
             else ("caught (exit 1)" if d.pcm_verify_exit else "missed (exit 0)")
         )
         ours = "caught" if d.pinsync_exit == 1 else f"missed (exit {d.pinsync_exit})"
-        lines.append(f"\nhand edit ({d.variant}) `{d.edit}`: pinsync check {ours}; pip-compile-multi verify {pcm}")
+        lines.append(
+            f"\nhand edit ({d.variant}) `{d.edit}`: pinsync check {ours}; pip-compile-multi verify {pcm}"
+        )
     for note in report.notes:
         lines.append(f"\n{note}")
     return "\n".join(lines) + "\n"
@@ -529,16 +594,26 @@ def _workdir(keep: bool) -> Iterator[Path]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pinsync bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="pinsync bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     p.add_argument("--files", "-n", type=int, default=30, help="number of .in files (default: 30)")
-    p.add_argument("--packages", "-m", type=int, default=80, help="packages in the wheelhouse (default: 80)")
+    p.add_argument(
+        "--packages", "-m", type=int, default=80, help="packages in the wheelhouse (default: 80)"
+    )
     p.add_argument("--repeat", "-r", type=int, default=5, help="runs per measurement (default: 5)")
-    p.add_argument("--jobs", "-j", type=int, default=None, help="pinsync lock --jobs (default: CPUs)")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=None, help="pinsync lock --jobs (default: CPUs)"
+    )
     p.add_argument("--variants", choices=("both", "hashes", "no-hashes"), default="both")
-    p.add_argument("--tiny", action="store_true", help="4 files, 12 packages, 1 run: does it still work?")
+    p.add_argument(
+        "--tiny", action="store_true", help="4 files, 12 packages, 1 run: does it still work?"
+    )
     p.add_argument("--no-pcm", action="store_true", help="skip pip-compile-multi")
     p.add_argument("--no-nox", action="store_true", help="skip the warm `nox -s check-lock` figure")
-    p.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the figures")
+    p.add_argument(
+        "--json", type=Path, default=Path("bench-results.json"), help="where to write the figures"
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p
 
@@ -548,36 +623,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tiny:
         args.files, args.packages, args.repeat = 4, 12, 1
     if args.files < 2 or args.packages < 8 or args.repeat < 1:
-        print("pinsync bench: error: need --files >= 2, --packages >= 8, --repeat >= 1", file=sys.stderr)
+        print(
+            "pinsync bench: error: need --files >= 2, --packages >= 8, --repeat >= 1",
+            file=sys.stderr,
+        )
         return 2
     with_pcm = not args.no_pcm
     if with_pcm and find_spec("pipcompilemulti") is None:
-        print("pinsync bench: error: pip-compile-multi is not installed (use --no-pcm)", file=sys.stderr)
+        print(
+            "pinsync bench: error: pip-compile-multi is not installed (use --no-pcm)",
+            file=sys.stderr,
+        )
         return 2
     variants = {"both": (True, False), "hashes": (True,), "no-hashes": (False,)}[args.variants]
     rows: list[Row] = []
     detections: list[Detection] = []
     notes: list[str] = []
+    # pip byte-compiled pip-compile-multi when it installed it; do the same for pinsync,
+    # which runs from source, so that neither side pays for compiling its modules.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(TOOLS / "pinsync")], check=True)
     with _workdir(args.keep) as work:
         bench = Bench(work, args.jobs, args.repeat)
-        dists = None
+        wheels = build_wheelhouse(
+            synthetic_dists(Shape(args.files, args.packages)), work / "wheels"
+        )
+        locked = work
         for hashes in variants:
             shape = Shape(args.files, args.packages, hashes)
-            if dists is None:
-                dists = synthetic_dists(shape)
-                wheels = build_wheelhouse(dists, work / "wheels")
-            print(f"== {args.files} files, {args.packages} packages, {'hashes' if hashes else 'no hashes'}", flush=True)
-            new_rows, new_detections = run_variant(bench, shape, wheels, with_pcm)
+            print(
+                f"== {args.files} files, {args.packages} packages, {'hashes' if hashes else 'no hashes'}",
+                flush=True,
+            )
+            new_rows, new_detections, locked = run_variant(bench, shape, wheels, with_pcm)
             rows += new_rows
             detections += new_detections
         nox_timing = None
         if not args.no_nox:
-            locked = sorted(work.glob("run-0001"))
-            nox_timing = warm_nox_check(bench, locked[0])
-            notes.append(f"warm `nox -s check-lock`, end to end: {_fmt(nox_timing)}, peak {nox_timing.peak_mib} MiB")
+            nox_timing = warm_nox_check(bench, locked)
+            notes.append(
+                f"warm `nox -s check-lock`, end to end: {_fmt(nox_timing)}, peak {nox_timing.peak_mib} MiB"
+            )
     report = Report(
         machine(),
-        {"files": args.files, "packages": args.packages, "repeat": args.repeat, "jobs": args.jobs or os.cpu_count()},
+        {
+            "files": args.files,
+            "packages": args.packages,
+            "repeat": args.repeat,
+            "jobs": args.jobs or os.cpu_count(),
+        },
         tuple(rows),
         tuple(detections),
         tuple(notes),
