@@ -18,9 +18,10 @@ nox.options.sessions = ["tests", "lint", "check-lock"]
 def _install(session: nox.Session, name: str) -> None:
     """Install requirements/NAME.txt, unless this venv already holds exactly that lock."""
     lock = ROOT / "requirements" / f"{name}.txt"
-    marker = Path(session.virtualenv.location) / f".pinsync-{name}.sha256"
+    location = getattr(session.virtualenv, "location", None)  # None with --no-venv
+    marker = Path(location, f".pinsync-{name}.sha256") if location else None
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if marker.is_file() and marker.read_text() == digest:
+    if marker and marker.is_file() and marker.read_text() == digest:
         # A warm session would otherwise spend ~2 s asking pip to do nothing.
         session.log(f"{lock.name} is unchanged since it was installed here; skipping install")
         return
@@ -28,7 +29,8 @@ def _install(session: nox.Session, name: str) -> None:
     # Byte-compile tools/ once, as pip does for what it installs: a check that runs
     # in a fraction of a second should not recompile its modules on every run.
     session.run("python", "-m", "compileall", "-q", str(TOOLS / "pinsync"))
-    marker.write_text(digest)
+    if marker:
+        marker.write_text(digest)
 
 
 def _pinsync(session: nox.Session, *args: str) -> None:
