@@ -30,7 +30,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
+from .cli import add_jobs_option
 from .compiler import pip_tools_version, sealed_env
+from .errors import PinsyncError
 from .lockfile import strip_stamp
 from .wheelhouse import Dist, build_wheelhouse
 
@@ -270,8 +272,14 @@ class Report:
     notes: tuple[str, ...] = field(default=())
 
 
-class BenchFailure(RuntimeError):
+class BenchFailure(PinsyncError):
     """A contender did not do the job it was timed for."""
+
+
+def _expect(label: str, run: Run, code: int) -> Run:
+    if run.returncode != code:
+        raise BenchFailure(f"{label}: exit {run.returncode}, expected {code}\n{run.output[-2000:]}")
+    return run
 
 
 class Bench:
@@ -339,15 +347,7 @@ class Bench:
         return run_measured([sys.executable, "-m", "pipcompilemulti.cli_v1", *args], root, self.env)
 
     def repeated(self, label: str, make: Callable[[], Run], expect: int = 0) -> Timing:
-        runs = []
-        for _ in range(self.repeat):
-            run = make()
-            if run.returncode != expect:
-                raise BenchFailure(
-                    f"{label}: exit {run.returncode}, expected {expect}\n{run.output[-2000:]}"
-                )
-            runs.append(run)
-        return Timing.of(label, runs)
+        return Timing.of(label, [_expect(label, make(), expect) for _ in range(self.repeat)])
 
     def interleaved(
         self,
@@ -360,12 +360,7 @@ class Bench:
         b: list[Run] = []
         for _ in range(self.repeat):
             for (label, make), runs, code in ((ours, a, expect[0]), (theirs, b, expect[1])):
-                run = make()
-                if run.returncode != code:
-                    raise BenchFailure(
-                        f"{label}: exit {run.returncode}, expected {code}\n{run.output[-2000:]}"
-                    )
-                runs.append(run)
+                runs.append(_expect(label, make(), code))
         return Timing.of(ours[0], a), Timing.of(theirs[0], b)
 
 
@@ -602,9 +597,7 @@ def parser() -> argparse.ArgumentParser:
         "--packages", "-m", type=int, default=80, help="packages in the wheelhouse (default: 80)"
     )
     p.add_argument("--repeat", "-r", type=int, default=5, help="runs per measurement (default: 5)")
-    p.add_argument(
-        "--jobs", "-j", type=int, default=None, help="pinsync lock --jobs (default: CPUs)"
-    )
+    add_jobs_option(p)
     p.add_argument("--variants", choices=("both", "hashes", "no-hashes"), default="both")
     p.add_argument(
         "--tiny", action="store_true", help="4 files, 12 packages, 1 run: does it still work?"
@@ -636,12 +629,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     variants = {"both": (True, False), "hashes": (True,), "no-hashes": (False,)}[args.variants]
-    rows: list[Row] = []
-    detections: list[Detection] = []
-    notes: list[str] = []
     # pip byte-compiled pip-compile-multi when it installed it; do the same for pinsync,
     # which runs from source, so that neither side pays for compiling its modules.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(TOOLS / "pinsync")], check=True)
+    try:
+        report, extra = _run(args, variants, with_pcm)
+    except BenchFailure as exc:
+        print(f"pinsync bench: error: {exc}", file=sys.stderr)
+        return 1
+    print()
+    print(f"machine: {report.machine}")
+    sys.stdout.write(render_table(report))
+    data = {**asdict(report), **extra}
+    data["rows"] = [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in report.rows]
+    args.json.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+def _run(
+    args: argparse.Namespace, variants: tuple[bool, ...], with_pcm: bool
+) -> tuple[Report, dict[str, object]]:
+    rows: list[Row] = []
+    detections: list[Detection] = []
+    notes: list[str] = []
+    extra: dict[str, object] = {}
+    if args.files < 30:
+        notes.append(
+            f"The targets are set for 30 files; at {args.files} the ratios say little "
+            "(a full relock has few compiles to save)."
+        )
     with _workdir(args.keep) as work:
         bench = Bench(work, args.jobs, args.repeat)
         wheels = build_wheelhouse(
@@ -657,9 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             new_rows, new_detections, locked = run_variant(bench, shape, wheels, with_pcm)
             rows += new_rows
             detections += new_detections
-        nox_timing = None
         if not args.no_nox:
             nox_timing = warm_nox_check(bench, locked)
+            extra["warm_nox_check_lock"] = asdict(nox_timing)
             notes.append(
                 f"warm `nox -s check-lock`, end to end: {_fmt(nox_timing)}, peak {nox_timing.peak_mib} MiB"
             )
@@ -675,16 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tuple(detections),
         tuple(notes),
     )
-    print()
-    print(f"machine: {report.machine}")
-    sys.stdout.write(render_table(report))
-    data = asdict(report)
-    data["rows"] = [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in report.rows]
-    if nox_timing is not None:
-        data["warm_nox_check_lock"] = asdict(nox_timing)
-    args.json.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {args.json}")
-    return 0
+    return report, extra
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _jobs(parser: argparse.ArgumentParser) -> None:
+def add_jobs_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         "-j",
@@ -88,7 +88,7 @@ def lock_parser() -> argparse.ArgumentParser:
     lock.add_argument(
         "--dry-run", action="store_true", help="show what would change, write nothing"
     )
-    _jobs(lock)
+    add_jobs_option(lock)
     return lock
 
 
@@ -181,7 +181,7 @@ def bump_parser() -> argparse.ArgumentParser:
     bump.add_argument(
         "--dry-run", action="store_true", help="print the table and a diff, write nothing"
     )
-    _jobs(bump)
+    add_jobs_option(bump)
     return bump
 
 
