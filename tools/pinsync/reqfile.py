@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -85,7 +85,7 @@ class Entry:
     end_line: int
     text: str
 
-    @property
+    @cached_property  # asked for thousands of times by an offline check
     def pinned_version(self) -> str | None:
         """The version of an exact `==`/`===` pin without wildcard, else None."""
         specs = list(self.specifier)
@@ -123,32 +123,33 @@ class LogicalLine:
 def logical_lines(text: str) -> Iterator[LogicalLine]:
     """Join `\\` continuations and split off comments, keeping physical line numbers."""
     physical = text.splitlines()
-    i = 0
-    while i < len(physical):
+    count = len(physical)
+    i = 0  # the next physical line to read
+    while i < count:
         start = i
         raw = physical[i]
+        i += 1
         if "#" not in raw and not raw.endswith("\\"):  # most lines: nothing to join or cut
-            i += 1
             yield LogicalLine(i, i, raw.strip(), "")
             continue
         parts: list[str] = []
         comment = ""
         while True:
-            raw = physical[i]
-            code, sep, note = _split_comment(raw)
+            code, sep, note = _split_comment(raw) if "#" in raw else (raw, False, "")
             if sep:
                 comment = note
                 parts.append(code)
                 # pip drops the rest of a line after `#`, continuation included.
                 break
-            if code.endswith("\\") and i + 1 < len(physical):
-                parts.append(code[:-1])
-                i += 1
-                continue
-            parts.append(code[:-1] if code.endswith("\\") else code)
-            break
-        i += 1
-        yield LogicalLine(start + 1, i, " ".join(p.strip() for p in parts).strip(), comment)
+            if not code.endswith("\\"):
+                parts.append(code)
+                break
+            parts.append(code[:-1])
+            if i == count:
+                break
+            raw = physical[i]
+            i += 1
+        yield LogicalLine(start + 1, i, " ".join([p.strip() for p in parts]).strip(), comment)
 
 
 def _split_comment(raw: str) -> tuple[str, bool, str]:
@@ -294,7 +295,7 @@ def _parse_entry(path: PurePosixPath, ll: LogicalLine) -> Entry:
     except InvalidRequirement as exc:
         if _looks_like_url_or_path(text):
             entry = _parse_url_entry(path, ll, text, editable=False)
-            return Entry(**{**entry.__dict__, "hashes": hashes})
+            return replace(entry, hashes=hashes)
         reason = str(exc).splitlines()[0] if str(exc) else "not a valid requirement"
         raise ParseError(path, ll.line, ll.text, f"invalid requirement ({reason})") from None
     return Entry(
