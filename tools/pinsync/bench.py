@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from .cli import add_jobs_option
 from .compiler import pip_tools_version, sealed_env
 from .errors import PinsyncError
 from .lockfile import strip_stamp
+from .reqfile import parse_requirements
 from .wheelhouse import Dist, build_wheelhouse
 
 TOOLS = Path(__file__).resolve().parent.parent
@@ -151,13 +152,13 @@ def write_synthetic(shape: Shape, root: Path, wheels: Path) -> Synthetic:
         (root / rel).write_text(text)
     # base.in comes first: the rest read base.in, a test layer's .in, or base.txt.
     sources = tuple(rel for rel in files if rel.endswith(".in"))
+    # A source is read when another file includes it, or its lock (`-c base.txt`).
     read = {
-        line.split()[1]
+        inc.target.with_suffix(".in").as_posix()
         for rel in sources
-        for line in files[rel].splitlines()
-        if line.startswith("-r ")
+        for inc in parse_requirements(PurePosixPath(rel), files[rel]).includes
     }
-    leaves = [s for s in sources if Path(s).name not in read and s != "requirements/base.in"]
+    leaves = [s for s in sources if s not in read]
     leaf = leaves[-1] if leaves else sources[-1]
     return Synthetic(root, sources, leaf)
 
@@ -320,7 +321,7 @@ class Bench:
                 "--quiet",
                 src,
                 "--output-file",
-                src[: -len(".in")] + ".txt",
+                _txt(src),
             ]
             for src in syn.sources
         ]
