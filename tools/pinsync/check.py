@@ -279,10 +279,11 @@ def check_dockerfile(
     """Kinds 4 and 5 for one Dockerfile."""
     file = df.path.as_posix()
     candidates = sorted(locks)
+    by_stage = {s.index: installed_locks(df, s.index, candidates) for s in df.stages}
     for pin in df.pins:
         if pin.version is None:
             continue
-        installed = [i.lock for i in installed_locks(df, pin.stage, candidates)]
+        installed = [i.lock for i in by_stage[pin.stage]]
         compare = installed or [p for p in candidates if pin.name in locks[p]]
         for lock_path in compare:
             locked = locks[lock_path].get(pin.name)
@@ -300,7 +301,7 @@ def check_dockerfile(
             )
     reported: set[tuple[NormalizedName, str, str]] = set()
     for stage in df.stages:
-        together = installed_locks(df, stage.index, candidates)
+        together = by_stage[stage.index]
         first: dict[NormalizedName, tuple[InstalledLock, str]] = {}
         for item in together:
             for name, entry in sorted(locks[item.lock].items()):

@@ -103,7 +103,11 @@ class ReqFile:
     comments: tuple[tuple[int, str], ...] = field(default=(), repr=False)
 
     def pins(self) -> dict[NormalizedName, Entry]:
-        """Entries by canonical name; the last one wins, as in pip."""
+        """Entries by canonical name; the last one wins, as in pip. Do not mutate."""
+        return self._pins
+
+    @cached_property  # check, lock and bump each ask for one file's pins several times
+    def _pins(self) -> dict[NormalizedName, Entry]:
         return {e.name: e for e in self.entries if e.name is not None}
 
     def entry(self, name: str) -> Entry | None:
