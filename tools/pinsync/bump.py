@@ -161,23 +161,23 @@ def run_bump(
         entries = [e for e in source.entries if e.name == canonical]
         if not entries:
             continue
-        text = edit_requirement_file(path, texts.get(path, repo.read(path)), entries, parsed)
-        if text != repo.read(path):
+        original = repo.read(path)
+        text = edit_requirement_file(path, original, entries, parsed)
+        if text != original:
             texts[path] = text
-            edits.extend(
-                Edit(path, e.line, e.pinned_version or "") for e in entries if e.pinned_version
-            )
+            edits.extend(Edit(path, e.line, e.pinned_version) for e in entries if e.pinned_version)
 
     for df in dockerfiles(repo):
         sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
+        if not sites:
+            continue
         text = repo.read(df.path)
         # Several pins may share one ARG default; that literal is edited once.
         spans = {(p.edit_line, p.edit_start, p.edit_end): p for p in sites}
         for key in sorted(spans, reverse=True):
             text = replace_dockerfile_version(text, spans[key], new)
         edits.extend(Edit(df.path, site.line, site.version or "") for site in sites)
-        if sites:
-            texts[df.path] = text
+        texts[df.path] = text
 
     pyproject = PurePosixPath("pyproject.toml")
     if (repo.root / pyproject).is_file():
@@ -198,8 +198,8 @@ def run_bump(
             texts[pyproject] = replace_versions(text, pins, new)
             edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
 
-    for path in repo.files:
-        if repo.config.pin_sites and matches(path, repo.config.pin_sites) and path not in texts:
+    for path in repo.files if repo.config.pin_sites else ():
+        if matches(path, repo.config.pin_sites) and path not in texts:
             text = repo.read(path)
             pins = [
                 p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new

@@ -62,12 +62,9 @@ def run_compile(
     python: str,
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
-    cache_dir: str | None = None,
 ) -> CompileRun:
     """Run pip-compile for `target` in `cwd`; raise CompileError with the reason on failure."""
     argv = compile_argv(python, target, upgrade, upgrade_packages)
-    if cache_dir:
-        argv.insert(5, f"--cache-dir={cache_dir}")
     start = time.perf_counter()
     proc = subprocess.run(
         argv,

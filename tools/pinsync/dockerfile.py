@@ -20,14 +20,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .config import DEFAULT_DOCKERFILES
 from .errors import BumpError, ParseError
+from .reqfile import _INCLUDE_FLAGS
 
-DEFAULT_GLOBS: tuple[str, ...] = (
-    "**/Dockerfile",
-    "**/Dockerfile.*",
-    "**/*.Dockerfile",
-    "**/*Dockerfile",
-)
+DEFAULT_GLOBS = DEFAULT_DOCKERFILES
 _NAME_PATTERNS = tuple(glob.removeprefix("**/") for glob in DEFAULT_GLOBS)
 
 
@@ -635,10 +632,8 @@ _LONG_VALUE = frozenset({
     # pip-sync
     "--pip-args", "--python-executable",
 })  # fmt: skip
-_FILE_KINDS = {
-    "-r": "-r", "--requirement": "-r", "--requirements": "-r",
-    "-c": "-c", "--constraint": "-c", "--constraints": "-c",
-}  # fmt: skip
+# pip's include flags, plus the plural spellings uv also accepts.
+_FILE_KINDS = {**_INCLUDE_FLAGS, "--requirements": "-r", "--constraints": "-c"}
 
 
 def _basename(word: str) -> str:

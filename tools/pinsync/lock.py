@@ -173,10 +173,10 @@ def compile_targets(
     progress: Progress,
 ) -> tuple[Outcome, ...]:
     """Compile `selected` in graph order, independent ones in parallel; report in order."""
+    upgrades = upgrade_names(request.upgrade_packages)  # a bad argument fails before anything
     order = [t for t in repo.graph.order() if t.output in selected]
     for target in order:
         find_python(target.python)  # a missing interpreter fails before any compile
-    upgrades = upgrade_names(request.upgrade_packages)
     jobs = request.jobs or repo.config.jobs or os.cpu_count() or 1
     waiting = {t.output: set(repo.graph.after[t.output]) & selected for t in order}
     results: dict[PurePosixPath, Outcome] = {}
@@ -208,7 +208,6 @@ def compile_targets(
 def run_lock(repo: Repo, request: LockRequest, cwd: Path, progress: Progress) -> LockResult:
     start = time.perf_counter()
     selected = select(repo, request.files, cwd)
-    upgrade_names(request.upgrade_packages)
     with Stage(repo.root, selected) as stage:
         outcomes = compile_targets(stage, repo, selected, request, progress)
         changes = stage.changes()

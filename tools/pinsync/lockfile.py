@@ -192,8 +192,7 @@ def with_stamp(text: str, inputs_digest: str) -> str:
     newline = "\r\n" if "\r\n" in body else "\n"
     if body and not body.endswith("\n"):
         body += newline
-    digest = hashlib.sha256(body.encode()).hexdigest()[:24]
-    return f"{body}{STAMP_PREFIX}inputs={inputs_digest} output={digest}{newline}"
+    return f"{body}{STAMP_PREFIX}inputs={inputs_digest} output={output_digest(body)}{newline}"
 
 
 def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:

@@ -5,11 +5,11 @@ This is the I/O layer: it reads files and hands pure functions their text.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .compiler import CURRENT
 from .config import Config, load_config
 from .discovery import list_files, matches
 from .errors import ConfigError, GraphError, PinsyncError
@@ -17,7 +17,6 @@ from .graph import Graph, Target, build_graph
 from .lockfile import Header, LockFile, parse_header, parse_lockfile
 from .reqfile import ReqFile, parse_requirements
 
-CURRENT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
 
 
@@ -113,7 +112,7 @@ def _targets(
             # would make the same lock look differently configured.
             args = tuple(o for o in header.options if o not in from_table)
         python = (out_cfg.python if out_cfg else None) or config.python
-        python = python or (header.python if header else None) or CURRENT_PYTHON
+        python = python or (header.python if header else None) or CURRENT
         targets.append(
             Target(output, inputs, tuple(args or ()), python, config.custom_compile_command)
         )

@@ -63,9 +63,6 @@ class Stage:
                 else:
                     os.symlink(entry.path, staged / entry.name)
 
-    def file(self, rel: PurePosixPath) -> Path:
-        return self.path / rel
-
     def read(self, rel: PurePosixPath) -> str | None:
         path = self.path / rel
         if not path.exists():
