@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .config import DEFAULT_DOCKERFILES
 from .errors import BumpError, ParseError
-from .reqfile import _INCLUDE_FLAGS
+from .reqfile import _INCLUDE_FLAGS, exact_pin
 
 DEFAULT_GLOBS = DEFAULT_DOCKERFILES
 _NAME_PATTERNS = tuple(glob.removeprefix("**/") for glob in DEFAULT_GLOBS)
@@ -755,11 +755,8 @@ def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
         req = Requirement(probe.text)
     except InvalidRequirement:
         return None
-    specs = list(req.specifier)
-    if req.url or len(specs) != 1:
-        return None
-    spec = specs[0]
-    if spec.operator not in ("==", "===") or "*" in spec.version:
+    spec = exact_pin(req.specifier)
+    if req.url or spec is None:
         return None
     name_at = probe.text.find(req.name)
     if name_at < 0 or any(src.unknown for src in probe.src[name_at : name_at + len(req.name)]):

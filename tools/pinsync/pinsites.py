@@ -29,8 +29,7 @@ from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import BumpError, ParseError
-
-PIN_OPERATORS: Final = ("==", "===")
+from .reqfile import exact_pin
 
 # A key path into the TOML document: table keys, or array indices for array items.
 _Path = tuple[str | int, ...]
@@ -96,13 +95,8 @@ class PyprojectRequirement:
 
 def _exact_pin(req: Requirement) -> tuple[str, str] | None:
     """(operator, version) when `req` is one `==`/`===` specifier without wildcard."""
-    specs = list(req.specifier)
-    if len(specs) != 1:
-        return None
-    spec = specs[0]
-    if spec.operator not in PIN_OPERATORS or "*" in spec.version:
-        return None
-    return spec.operator, spec.version
+    spec = exact_pin(req.specifier)
+    return (spec.operator, spec.version) if spec is not None else None
 
 
 def _version_span(value: str, operator: str, version: str) -> tuple[int, int] | None:

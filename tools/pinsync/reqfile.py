@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import ParseError
@@ -28,6 +28,7 @@ _INCLUDE_FLAGS: dict[str, IncludeKind] = {
     "--constraint": "-c",
 }
 _EDITABLE_FLAGS = ("-e", "--editable")
+PIN_OPERATORS = ("==", "===")
 # Options pip accepts on a line of their own in a requirements file.
 _VALUE_OPTIONS = {
     "-i": "--index-url",
@@ -88,10 +89,16 @@ class Entry:
     @cached_property  # asked for thousands of times by an offline check
     def pinned_version(self) -> str | None:
         """The version of an exact `==`/`===` pin without wildcard, else None."""
-        specs = list(self.specifier)
-        if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-            return specs[0].version
-        return None
+        spec = exact_pin(self.specifier)
+        return spec.version if spec is not None else None
+
+
+def exact_pin(specifier: SpecifierSet) -> Specifier | None:
+    """The specifier when `specifier` is one `==`/`===` without wildcard, else None."""
+    specs = list(specifier)
+    if len(specs) == 1 and specs[0].operator in PIN_OPERATORS and "*" not in specs[0].version:
+        return specs[0]
+    return None
 
 
 @dataclass(frozen=True)
