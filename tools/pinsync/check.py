@@ -197,8 +197,6 @@ def check_stamp(
     out = target.output.as_posix()
     if lock.stamp is None:
         return False, []
-    closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
-    digest = inputs_digest(target, closure, repo.config.pip_tools, pip_tools_version())
     if lock.stamp.output != output_digest(lock.text):
         return False, [
             Finding(
@@ -211,6 +209,8 @@ def check_stamp(
                 f"run `{FIX_LOCK}`",
             )
         ]
+    closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
+    digest = inputs_digest(target, closure, repo.config.pip_tools, pip_tools_version())
     if lock.stamp.inputs != digest:
         changed = ", ".join(p.as_posix() for p in repo.graph.closure[target.output])
         return False, [

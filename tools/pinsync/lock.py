@@ -112,8 +112,14 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
     """Parse what the compile of `target` reads, as the stage holds it now."""
     out = []
     for path in repo.graph.closure[target.output]:
+        if path.suffix not in (".in", ".txt"):
+            continue
+        if path not in stage.writable and path in repo.sources:
+            # The stage links it to the file load_repo already parsed.
+            out.append(repo.sources[path])
+            continue
         text = stage.read(path)
-        if text is not None and path.suffix in (".in", ".txt"):
+        if text is not None:
             out.append(parse_requirements(path, text))
     return out
 
