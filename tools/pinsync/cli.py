@@ -25,8 +25,12 @@ ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
 ENV_INVOKED_FROM = "PINSYNC_INVOKED_FROM"
 
 
+def _invoked_from() -> Path:
+    return Path(os.environ.get(ENV_INVOKED_FROM) or Path.cwd())
+
+
 def _root(value: str | None) -> Path:
-    invoked_from = Path(os.environ.get(ENV_INVOKED_FROM) or Path.cwd())
+    invoked_from = _invoked_from()
     if value is None:
         return Path(os.environ.get(ENV_DEFAULT_ROOT) or invoked_from).resolve()
     return (invoked_from / value).resolve()
@@ -117,7 +121,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         jobs=args.jobs,
     )
-    cwd = Path(os.environ.get(ENV_INVOKED_FROM) or Path.cwd())
+    cwd = _invoked_from()
     with repo_lock(root):
         repo = load_repo(root)
         result = run_lock(repo, request, cwd, _print_outcome)
