@@ -226,8 +226,9 @@ def _instructions(lines: Sequence[str], escape: str) -> Iterator[_Instruction]:
         srcs: list[_Src] = []
         while i < len(lines):
             line = lines[i]
-            continued = line.rstrip(" \t").endswith(escape)
-            end = len(line.rstrip(" \t")) - 1 if continued else len(line)
+            trimmed = line.rstrip(" \t")
+            continued = trimmed.endswith(escape)
+            end = len(trimmed) - 1 if continued else len(line)
             chars.extend(line[:end])
             srcs.extend(_Src(i + 1, col) for col in range(end))
             i += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -130,20 +131,15 @@ def _split_lines(text: str) -> list[str]:
 
 class _LineIndex:
     def __init__(self, text: str) -> None:
-        self._starts = [0]
-        self._starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
         self._lines = _split_lines(text)
+        self._starts = list(
+            itertools.accumulate((len(ln) + 1 for ln in self._lines[:-1]), initial=0)
+        )
 
     def locate(self, offset: int) -> tuple[int, int]:
         """1-based line and 0-based column of a character offset."""
-        lo, hi = 0, len(self._starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self._starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo + 1, offset - self._starts[lo]
+        index = max(bisect_right(self._starts, offset) - 1, 0)
+        return index + 1, offset - self._starts[index]
 
     def text(self, line: int) -> str:
         if 1 <= line <= len(self._lines):
