@@ -259,7 +259,9 @@ def _skippable(line: str) -> bool:
 
 
 def _heredoc_markers(args: _Text) -> Iterator[tuple[bool, str]]:
-    # BuildKit finds heredocs among the words of the line, so a quoted `"<<x"` is not one.
+    # Markers are found among the words as written: a variable that expands to `<<x`
+    # does not start a heredoc. (Quotes are already removed from `raw`, so `"<<x"`
+    # counts as a marker here.)
     for word in _Lexer(args, {}, shell=False).words():
         match = _HEREDOC_MARKER.fullmatch(word.text)
         if match is not None and word.raw.startswith("<<"):
