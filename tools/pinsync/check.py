@@ -7,6 +7,7 @@ cannot be vouched for by their stamp are re-resolved, in a stage, never in place
 from __future__ import annotations
 
 import platform
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -16,7 +17,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from .compiler import CURRENT, pip_tools_version
+from .compiler import CURRENT, toolchain
 from .discovery import matches
 from .graph import Target
 from .lockfile import (
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
     from .dockerfile import Dockerfile, RequirementInstall
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "info"]
 Kind = Literal[
     "stale-lock",
     "constraint-violated",
@@ -46,6 +47,10 @@ Kind = Literal[
     "wrong-python",
     "unverified",
     "annotations-differ",
+    "omitted-pin",
+    "inferred-options",
+    "not-managed",
+    "override",
 ]
 
 FIX_LOCK = "nox -s lock"
@@ -90,7 +95,7 @@ def demands(target: Target, sources: Mapping[PurePosixPath, ReqFile]) -> tuple[D
             return
         seen.add((path, constraint))
         parsed = sources[path]
-        out.extend(Demand(e, path, constraint) for e in parsed.entries if e.name)
+        out.extend(Demand(e, path, constraint) for e in parsed.entries if e.name or e.url)
         for inc in parsed.includes:
             visit(inc.target, constraint or inc.kind == "-c")
 
@@ -128,9 +133,26 @@ def check_sources(
     pins = lock.pins()
     out = target.output.as_posix()
     asked: set[NormalizedName] = set()
+    noted: set[NormalizedName] | None = None  # every name the `# via` notes mention
+    where_omit = f'[tool.pinsync.outputs."{out}"]'
+    for name in sorted(target.omit & pins.keys()):
+        yield Finding(
+            out,
+            pins[name].line,
+            name,
+            "stale-lock",
+            "error",
+            f"{name}: {where_omit} omits it, but {out} pins {pins[name].pinned_version} "
+            f"({pins[name].pinned_version} → removed); run `{FIX_LOCK}`",
+        )
+    asked_urls: set[str] = set()
     for demand in demands(target, sources):
         entry = demand.entry
-        assert entry.name is not None
+        if entry.name is None:
+            # `git+https://…@v0.5.0` with no #egg: pip-compile names it from its metadata.
+            if entry.url and not demand.constraint:
+                asked_urls.add(_url_key(entry.url))
+            continue
         if not _applies(entry, target.python):
             continue
         where = f"{demand.file}:{entry.line}"
@@ -141,7 +163,25 @@ def check_sources(
             # pip-compile leaves pip and setuptools out unless --allow-unsafe.
             options = (*target.args, *(lock.header.options if lock.header else ()))
             unsafe_skipped = entry.name in UNSAFE and "--allow-unsafe" not in options
-            if not demand.constraint and not unsafe_skipped:
+            if demand.constraint or unsafe_skipped or entry.name in target.omit:
+                continue
+            if noted is None:
+                noted = _noted_names(lock)
+            if entry.name in noted:
+                # The lock's own annotations name it, so pip-compile did pin it and a
+                # step after it (Open edX's `sed '/^django==/d'`) took it out.
+                yield Finding(
+                    out,
+                    1,
+                    entry.name,
+                    "omitted-pin",
+                    "warning",
+                    f"{entry.name}: {where} requires {entry.text!r} but {out} has no pin for "
+                    f"it, although its `# via` notes still name it: it was deleted after "
+                    f"compiling. If that is intended, declare it: omit = [\"{entry.name}\"] in "
+                    f"{where_omit}",
+                )
+            else:
                 yield Finding(
                     out,
                     1,
@@ -165,10 +205,12 @@ def check_sources(
                 f"{pin.pinned_version} ({pin.pinned_version} → {entry.specifier}); run `{FIX_LOCK}`",
             )
     vias = via_annotations(lock)
-    inputs = {f"-r {p.as_posix()}" for p in sources}
+    run_dir = target.invocation.cwd.as_posix() if target.invocation else "."
+    # `# via -r` paths are relative to where the compile ran.
+    inputs = {f"-r {posixpath.relpath(p.as_posix(), run_dir)}" for p in sources}
     for name, pin in pins.items():
         notes = vias.get(name, ())
-        if name in asked or not notes:
+        if name in asked or not notes or (pin.url and _url_key(pin.url) in asked_urls):
             continue
         # A constraint asks for nothing; only -r notes make a pin top-level.
         asks = [n for n in notes if not n.startswith("-c ")]
@@ -179,10 +221,30 @@ def check_sources(
                 name,
                 "stale-lock",
                 "error",
-                f"{name}: {out} pins {pin.pinned_version} as a top-level requirement of "
-                f"{', '.join(n[3:] for n in notes)}, which no longer asks for it "
-                f"({pin.pinned_version} → removed); run `{FIX_LOCK}`",
+                f"{name}: {out} pins {pin.pinned_version or pin.url} as a top-level requirement "
+                f"of {', '.join(n[3:] for n in notes)}, which no longer asks for it "
+                f"({pin.pinned_version or pin.url} → removed); run `{FIX_LOCK}`",
             )
+
+
+def _url_key(url: str) -> str:
+    """A direct reference without its `#egg=` fragment, which pip-compile drops."""
+    return url.split("#", 1)[0].removeprefix("git+").rstrip("/")
+
+
+def _noted_names(lock: LockFile) -> set[NormalizedName]:
+    from packaging.utils import InvalidName, canonicalize_name
+
+    names: set[NormalizedName] = set()
+    for notes in via_annotations(lock).values():
+        for note in notes:
+            if note.startswith("-"):
+                continue
+            try:
+                names.add(canonicalize_name(note.split()[0], validate=True))
+            except (InvalidName, IndexError):
+                continue
+    return names
 
 
 # --- the stamp ----------------------------------------------------------------
@@ -195,7 +257,9 @@ def check_stamp(
 ) -> tuple[bool, list[Finding]]:
     """Kind 3 offline: (vouched for?, findings). A lock without a stamp is not vouched for."""
     out = target.output.as_posix()
-    if lock.stamp is None:
+    if lock.stamp is None or not lock.stamp.current:
+        # An older pinsync's stamp cannot be verified; the lock counts as unstamped
+        # (the next `lock` restamps it) rather than as edited.
         return False, []
     if lock.stamp.output != output_digest(lock.text):
         return False, [
@@ -210,7 +274,7 @@ def check_stamp(
             )
         ]
     closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
-    digest = inputs_digest(target, closure, repo.config.pip_tools, pip_tools_version())
+    digest = inputs_digest(target, closure, repo.config.pip_tools, *toolchain(target.tool))
     if lock.stamp.inputs != digest:
         changed = ", ".join(p.as_posix() for p in repo.graph.closure[target.output])
         return False, [
@@ -260,13 +324,27 @@ class InstalledLock:
 
 
 def installed_locks(
-    df: Dockerfile, stage: int, candidates: Sequence[PurePosixPath]
+    df: Dockerfile,
+    stage: int,
+    candidates: Sequence[PurePosixPath],
+    resolved: Mapping[RequirementInstall, PurePosixPath] | None = None,
 ) -> list[InstalledLock]:
+    """The locks a stage installs, with what it inherits through FROM, in install order.
+
+    A path a COPY explains is that file; only where none does (a bind mount, a file
+    fetched at build time) is the path matched by its trailing components.
+    """
+    known = set(candidates)
     out = []
     for index in reversed(df.lineage(stage)):
         for inst in df.installs:
             if inst.stage == index and inst.kind in ("-r", "sync"):
-                match = match_install(inst.path, candidates)
+                if resolved is not None and inst in resolved:
+                    match: PurePosixPath | None = resolved[inst]
+                    if match not in known:
+                        continue
+                else:
+                    match = match_install(inst.path, candidates)
                 if match is not None:
                     out.append(InstalledLock(inst, match))
     return out
@@ -275,16 +353,25 @@ def installed_locks(
 def check_dockerfile(
     df: Dockerfile,
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    resolved: Mapping[RequirementInstall, PurePosixPath] | None = None,
+    context: PurePosixPath | None = None,
 ) -> Iterator[Finding]:
-    """Kinds 4 and 5 for one Dockerfile."""
+    """Kinds 4 and 5 for one Dockerfile.
+
+    A pin is compared with the locks its own image installs; with none, with the
+    locks inside its build `context` (the whole repository when None).
+    """
     file = df.path.as_posix()
     candidates = sorted(locks)
-    by_stage = {s.index: installed_locks(df, s.index, candidates) for s in df.stages}
+    by_stage = {s.index: installed_locks(df, s.index, candidates, resolved) for s in df.stages}
+    nearby = [
+        p for p in candidates if context is None or context in (p.parent, *p.parent.parents)
+    ]
     for pin in df.pins:
         if pin.version is None:
             continue
         installed = [i.lock for i in by_stage[pin.stage]]
-        compare = installed or [p for p in candidates if pin.name in locks[p]]
+        compare = installed or [p for p in nearby if pin.name in locks[p]]
         for lock_path in compare:
             locked = locks[lock_path].get(pin.name)
             if locked is None or locked.pinned_version in (None, pin.version):
@@ -312,11 +399,27 @@ def check_dockerfile(
                     first[name] = (item, version)
                     continue
                 earlier, old = first[name]
+                first[name] = (item, version)  # what the image ends up with
                 low, high = sorted((old, version))
                 key = (name, low, high)
                 if old == version or earlier.lock == item.lock or key in reported:
                     continue
                 reported.add(key)
+                if item.install.no_deps and item.install.command != earlier.install.command:
+                    # A later `pip install --no-deps -r overrides.txt` is how a team states
+                    # that these pins replace the earlier ones: intent, not an accident.
+                    yield Finding(
+                        file,
+                        item.install.line,
+                        name,
+                        "override",
+                        "warning",
+                        f"{name}: {item.lock}, installed with --no-deps after {earlier.lock} "
+                        f"(line {earlier.install.line}), overrides its pin: the image gets "
+                        f"{name}=={version}, not {old} ({old} → {version}). If that is not "
+                        "intended, align the two locks",
+                    )
+                    continue
                 yield Finding(
                     file,
                     item.install.line,
@@ -445,6 +548,44 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
 # --- the whole check ------------------------------------------------------------------
 
 
+def _why_not_reresolved(
+    target: Target, lock: LockFile, options: CheckOptions
+) -> tuple[Kind, str] | None:
+    """Why an unstamped lock is checked only offline, or None when it can be re-resolved."""
+    out = target.output.as_posix()
+    where = f'[tool.pinsync.outputs."{out}"]'
+    tool = "uv" if target.tool == "uv" else "pip-compile"
+    if options.offline:
+        return (
+            "unverified",
+            f"{out} was checked against its sources but not re-resolved (--offline, and it "
+            f"has no pinsync stamp); run without --offline, or `{FIX_LOCK} -- --force` to stamp it",
+        )
+    if target.inferred or (lock.header is not None and lock.header.custom and not target.args):
+        # Options read off the text are a guess; a fresh compile on a guess would
+        # report every difference as drift.
+        return (
+            "unverified",
+            f"{out} was checked against its sources but not re-resolved: its header does not "
+            f"show how {tool} was run; set compile-args in {where} to have it re-resolved",
+        )
+    if target.python != CURRENT:
+        from .compiler import find_python
+        from .errors import InterpreterNotFound
+
+        try:
+            find_python(target.python)
+        except InterpreterNotFound:
+            return (
+                "wrong-python",
+                f"{out} was compiled for Python {target.python}, which is not installed here; "
+                f"checked against its sources but not re-resolved (install Python "
+                f"{target.python} to have it re-resolved)",
+            )
+    return None
+
+
+
 def dockerfiles(repo: Repo) -> list[Dockerfile]:
     paths = [
         p
@@ -458,8 +599,50 @@ def dockerfiles(repo: Repo) -> list[Dockerfile]:
     return [parse_dockerfile(p, repo.read(p)) for p in paths]
 
 
+def declared_contexts(repo: Repo) -> dict[PurePosixPath, PurePosixPath]:
+    """Build contexts by Dockerfile: compose files' `build:`, overridden by the config."""
+    from .buildcontext import compose_builds, is_compose_file
+
+    out: dict[PurePosixPath, PurePosixPath] = {}
+    for path in repo.files:
+        if is_compose_file(path):
+            for build in compose_builds(path, repo.read(path)):
+                out.setdefault(build.dockerfile, build.context)
+    out.update(repo.config.docker_contexts)
+    return out
+
+
+def _check_images(
+    repo: Repo, images: Sequence[Dockerfile], lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]
+) -> Iterator[Finding]:
+    from .buildcontext import contexts_for, resolve_installs
+
+    # Images also install hand-kept requirement files; those count as locks here.
+    any_pins = dict(lock_pins)
+    for path in repo.files:
+        if path.suffix == ".txt" and path not in any_pins:
+            try:
+                any_pins[path] = parse_requirements(path, repo.read(path)).pins()
+            except ValueError:
+                continue
+    declared = declared_contexts(repo)
+    for df in images:
+        resolved = resolve_installs(df, df.installs, declared, repo.files)
+        guesses = contexts_for(df.path, declared)
+        # With no install of its own, a pin is compared with the locks of its context:
+        # the declared one, else the nearest directory (upwards) that holds a lock.
+        context = next(
+            (c for c in guesses if any(c in (p.parent, *p.parent.parents) for p in lock_pins)),
+            guesses[-1],
+        )
+        yield from check_dockerfile(df, any_pins, resolved, context)
+
+
 def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
-    findings: list[Finding] = []
+    findings: list[Finding] = [
+        Finding(path.as_posix(), 1, None, "not-managed", "info", f"{path}: {why}")
+        for path, why in repo.unmanaged
+    ]
     to_resolve: list[Target] = []
     for target in repo.graph.order():
         out = target.output.as_posix()
@@ -477,6 +660,21 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
                 )
             )
             continue
+        where = f'[tool.pinsync.outputs."{out}"]'
+        if target.inferred or (lock.header and lock.header.custom and not target.args):
+            shown = lock.header.command if lock.header else None
+            findings.append(
+                Finding(
+                    out,
+                    1,
+                    None,
+                    "inferred-options",
+                    "info",
+                    f"{out}: its header shows only {shown!r}; options read off the lock: "
+                    f"{' '.join(target.inferred) or 'none'}. If it was compiled otherwise, "
+                    f"set compile-args in {where}",
+                )
+            )
         vouched, stamp_findings = check_stamp(target, lock, repo)
         findings.extend(stamp_findings)
         if not vouched or options.full:
@@ -485,47 +683,16 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             findings.extend(check_sources(target, lock, repo.sources))
         if (vouched or stamp_findings) and not options.full:
             continue
-        header_python = lock.header.python if lock.header else None
-        if header_python and header_python != CURRENT:
-            findings.append(
-                Finding(
-                    out,
-                    1,
-                    None,
-                    "wrong-python",
-                    "warning",
-                    f"{out} was compiled for Python {header_python} and this run is on {CURRENT}; "
-                    f"not re-resolved (run the check under Python {header_python})",
-                )
-            )
-        elif options.offline:
-            findings.append(
-                Finding(
-                    out,
-                    1,
-                    None,
-                    "unverified",
-                    "warning",
-                    f"{out} has no pinsync stamp, so --offline cannot tell whether it is what "
-                    f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` "
-                    "to stamp it",
-                )
-            )
-        else:
+        why_not = _why_not_reresolved(target, lock, options)
+        if why_not is None:
             to_resolve.append(target)
+        else:
+            severity: Severity = "warning" if why_not[0] == "wrong-python" else "info"
+            findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
     images = dockerfiles(repo)
     if images:
-        # Images also install hand-kept requirement files; those count as locks here.
-        any_pins = dict(lock_pins)
-        for path in repo.files:
-            if path.suffix == ".txt" and path not in any_pins:
-                try:
-                    any_pins[path] = parse_requirements(path, repo.read(path)).pins()
-                except ValueError:
-                    continue
-        for df in images:
-            findings.extend(check_dockerfile(df, any_pins))
+        findings.extend(_check_images(repo, images, lock_pins))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve))

@@ -102,6 +102,8 @@ def _print_outcome(outcome: Outcome) -> None:
         "updated": f"updated ({outcome.pins_changed} pin{'s' if outcome.pins_changed != 1 else ''} changed)",
         "unchanged": "unchanged",
         "fresh": "fresh (stamp matches, not recompiled)",
+        "failed": f"FAILED: {outcome.error}",
+        "skipped": f"skipped: {outcome.error}",
     }[outcome.status]
     timing = f"  {outcome.seconds:.1f}s" if outcome.seconds else ""
     print(f"{outcome.output.as_posix():<40} {detail}{timing}", flush=True)
@@ -125,8 +127,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     with repo_lock(root):
         repo = load_repo(root)
         result = run_lock(repo, request, cwd, _print_outcome)
-    for path, why in repo.foreign:
-        print(f"{path.as_posix():<40} skipped ({why})")
+    for path, why in repo.unmanaged:
+        print(f"{path.as_posix():<40} {why}")
+    for target in repo.graph.order():
+        if target.inferred and target.output in {o.output for o in result.outcomes}:
+            print(
+                f"{target.output.as_posix():<40} compiled with options read off the lock "
+                f"({' '.join(target.inferred)}); its header shows only {target.custom_command!r}"
+            )
     if args.dry_run:
         from .report import unified_diff
 
@@ -140,7 +148,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
     print(
         f"{len(result.outcomes)} lock files: {summary or 'none'}; {verb} {len(result.changes)} in {result.seconds:.1f}s"
     )
-    return 0
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    for outcome in failed:
+        print(f"pinsync: error: {outcome.output}: {outcome.error}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def check_parser() -> argparse.ArgumentParser:
@@ -230,7 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except PinsyncError as exc:
-        print(f"pinsync: error: {redact(str(exc))}", file=sys.stderr)
+        message = redact(str(exc))
+        print(f"pinsync: error: {message}", file=sys.stderr)
+        if getattr(args, "format", None) == "json":
+            # A CI step that parses stdout gets an answer even when the check could not run.
+            from .report import render_json
+
+            print(render_json([], error=message))
         return exc.exit_code
     except InterruptedAfterCommit:
         print("pinsync: interrupted after every file was written", file=sys.stderr)

@@ -18,19 +18,29 @@ from .errors import CompileError, InterpreterNotFound
 from .graph import Target
 
 # The user's pip configuration must neither change a resolution nor leak into a
-# lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull.
-_DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_")
+# lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull. uv reads
+# its own UV_* variables and user/system uv.toml files, sealed the same way.
+_DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
 _DROPPED = {"CUSTOM_COMPILE_COMMAND"}
 
 
-def sealed_env(base: Mapping[str, str], custom_command: str | None) -> dict[str, str]:
+def sealed_env(
+    base: Mapping[str, str], custom_command: str | None, tool: str = "pip-compile"
+) -> dict[str, str]:
     env = {
         k: v for k, v in base.items() if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED
     }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    if custom_command:
+    if tool == "uv":
+        # uv looks for uv.toml under $XDG_CONFIG_HOME/uv and $XDG_CONFIG_DIRS/uv (and
+        # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
+        env["XDG_CONFIG_HOME"] = env["XDG_CONFIG_DIRS"] = os.devnull
+        env["UV_NO_PROGRESS"] = "1"
+        if custom_command:
+            env["UV_CUSTOM_COMPILE_COMMAND"] = custom_command
+    elif custom_command:
         env["CUSTOM_COMPILE_COMMAND"] = custom_command
     return env
 
@@ -41,13 +51,23 @@ def compile_argv(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
 ) -> list[str]:
-    argv = [python, "-m", "piptools", "compile", "--quiet", *target.args]
+    """The argv of one compile; paths as the author wrote them when a header showed them."""
+    if target.tool == "uv":
+        argv = [find_uv(), "pip", "compile", "--quiet", *target.args]
+    else:
+        argv = [python, "-m", "piptools", "compile", "--quiet", *target.args]
     if upgrade:
         argv.append("--upgrade")
     for spec in upgrade_packages:
         argv.append(f"--upgrade-package={spec}")
-    argv.append(f"--output-file={target.output.as_posix()}")
-    argv.extend(p.as_posix() for p in target.inputs)
+    inv = target.invocation
+    output = target.output.as_posix() if inv is None else inv.output
+    if output is not None:
+        argv.append(f"--output-file={output}")
+    if inv is None:
+        argv.extend(p.as_posix() for p in target.inputs)
+    else:
+        argv.extend(inv.sources)
     return argv
 
 
@@ -57,25 +77,29 @@ class CompileRun:
 
 
 def run_compile(
-    cwd: Path,
+    root: Path,
     target: Target,
     python: str,
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
 ) -> CompileRun:
-    """Run pip-compile for `target` in `cwd`; raise CompileError with the reason on failure."""
+    """Run the compile of `target` under `root` (a stage); raise CompileError on failure."""
     argv = compile_argv(python, target, upgrade, upgrade_packages)
+    cwd = root / (target.invocation.cwd if target.invocation else ".")
+    env = sealed_env(os.environ, target.custom_command, target.tool)
+    if target.tool == "uv":
+        env["UV_PYTHON"] = python  # not echoed in the header, unlike --python
     start = time.perf_counter()
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=sealed_env(os.environ, target.custom_command),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise CompileError(f"{target.output}: {explain_failure(proc.stderr or proc.stdout)}")
+        raise CompileError(
+            f"{target.output}: {explain_failure(proc.stderr or proc.stdout, target.python)}"
+        )
+    if target.invocation is not None and target.invocation.output is None:
+        if target.tool == "uv":
+            # Without -o uv prints the lock; the author redirected it into the file.
+            with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(proc.stdout)
     return CompileRun(time.perf_counter() - start)
 
 
@@ -88,15 +112,23 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(r"\g<scheme>****@", text)
 
 
-def explain_failure(output: str) -> str:
-    """Cut pip-compile's output to the one or two lines that say why it failed."""
+def explain_failure(output: str, python: str | None = None) -> str:
+    """Cut pip-compile's (or uv's) output to the one or two lines that say why it failed."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    requires_python = [ln for ln in lines if "Requires-Python" in ln]
     for ln in lines:
         marker = "Could not find a version that satisfies the requirement "
         if marker in ln:
             rest = ln.split(marker, 1)[1]
             req, _, versions = rest.partition(" (from versions: ")
             versions = versions.rstrip(")")
+            if requires_python:
+                # pip lists the releases it skipped for their Requires-Python.
+                target = f"Python {python}" if python else "this Python"
+                return redact(
+                    f"{req}: versions exist but none supports {target} "
+                    f"({requires_python[0].removeprefix('INFO: ').removeprefix('WARNING: ')})"
+                )
             if versions in ("", "none"):
                 return redact(f"{req} is not on the index (no version of it is available)")
             newest = versions.split(", ")[-1]
@@ -109,11 +141,47 @@ def explain_failure(output: str) -> str:
                 break
             causes.append(ln)
         return redact("conflicting requirements: " + "; ".join(causes))
-    errors = [ln for ln in lines if ln.startswith(("ERROR:", "Error:", "error:"))]
+    built = _build_failure(lines)
+    if built is not None:
+        return redact(built)
+    uv_reason = [ln for ln in lines if ln.startswith(("×", "╰─▶", "error:"))]
+    if uv_reason:
+        return redact(" ".join(ln.lstrip("×╰─▶ ").strip() for ln in uv_reason[:2]))
+    errors = [ln for ln in lines if ln.startswith(("ERROR:", "Error:"))]
     if errors:
         return redact(" / ".join(e.split(":", 1)[1].strip() for e in errors[:2]))
     tail = [ln for ln in lines if not ln.startswith(("File ", "Traceback", "^", "~"))]
     return redact(tail[-1] if tail else "pip-compile failed without saying why")
+
+
+def _build_failure(lines: Sequence[str]) -> str | None:
+    """`pkg failed to build: <first line of why>` when a source distribution would not build."""
+    package = None
+    for ln in lines:
+        for marker in ("Failed to build ", "Getting requirements to build wheel did not run"):
+            if ln.startswith(marker) and marker.startswith("Failed"):
+                package = ln[len(marker) :].split()[0] if ln[len(marker) :].split() else None
+        if "metadata-generation-failed" in ln or "Failed to build" in ln:
+            package = package or _named(ln)
+    if package is None:
+        return None
+    reasons = [
+        ln
+        for ln in lines
+        if ln.startswith(("error:", "ERROR:", "ModuleNotFoundError", "RuntimeError", "Exception"))
+        and "subprocess-exited-with-error" not in ln
+        and "metadata-generation-failed" not in ln
+    ]
+    why = reasons[0].split(":", 1)[-1].strip() if reasons else "see pip-compile's output"
+    return f"{package} failed to build: {why}"
+
+
+def _named(line: str) -> str | None:
+    # uv: "Failed to build `pkg==1.0`"; pip: "Failed to build pkg"
+    if "`" in line:
+        return line.split("`")[1]
+    words = line.split("Failed to build", 1)[-1].split()
+    return words[0] if words else None
 
 
 # --- interpreters -----------------------------------------------------------
@@ -122,67 +190,164 @@ CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @cache
-def pip_tools_version() -> str:
+def _dist_version(project: str) -> str | None:
+    """The installed version of `project` (a wheel name: `pip_tools`), or None."""
     # importlib.metadata and the email parser it loads cost ~25 ms, a tenth of an
     # offline check; an installed wheel's dist-info directory name carries the version.
+    prefix = f"{project}-"
     for entry in sys.path:
         try:
             names = os.listdir(entry or ".")
         except OSError:
             continue
         for name in names:
-            if name.startswith("pip_tools-") and name.endswith(".dist-info"):
-                return name[len("pip_tools-") : -len(".dist-info")]
+            if name.startswith(prefix) and name.endswith(".dist-info"):
+                return name[len(prefix) : -len(".dist-info")]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("pip-tools")
+        return version(project.replace("_", "-"))
     except PackageNotFoundError:
+        return None
+
+
+def pip_tools_version() -> str:
+    found = _dist_version("pip_tools")
+    if found is None:
         raise InterpreterNotFound(
             "pip-tools is not installed beside pinsync; install it (pip install pip-tools) "
             "or run pinsync through nox"
-        ) from None
+        )
+    return found
+
+
+def toolchain(tool: str) -> tuple[str, str | None]:
+    """What, besides the inputs, decides a lock's bytes: (compiler version, pip version)."""
+    if tool == "uv":
+        return f"uv {_dist_version('uv') or uv_version()}", None
+    return pip_tools_version(), _dist_version("pip")
+
+
+@cache
+def find_uv() -> str:
+    """The uv binary: the one installed beside pinsync (tools.txt pins it), else PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    found = shutil.which("uv")
+    if found is None:
+        raise InterpreterNotFound(
+            "this lock was written by uv, and uv is not installed beside pinsync; "
+            "install it (pip install uv) or run pinsync through nox"
+        )
+    return found
+
+
+@cache
+def uv_version() -> str:
+    out = _output([find_uv(), "--version"]) or "uv unknown"
+    return out.split()[1] if len(out.split()) > 1 else out
+
+
+def _candidates(version: str) -> list[str]:
+    """Interpreters that may be Python `version`: PATH, pyenv's versions, uv's managed ones."""
+    found: list[str] = []
+    exe = shutil.which(f"python{version}")
+    if exe:
+        found.append(exe)
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    versions = Path(pyenv_root) / "versions"
+    managed = Path(
+        os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share", "uv", "python"
+    )
+    for base, pattern in ((versions, f"{version}.*"), (managed, f"cpython-{version}.*")):
+        try:
+            dirs = sorted(base.glob(pattern), reverse=True)
+        except OSError:
+            continue
+        for d in dirs:
+            for name in (f"bin/python{version}", "bin/python3"):
+                if (d / name).is_file():
+                    found.append(str(d / name))
+                    break
+    return found
 
 
 @cache
 def find_python(version: str) -> str:
     """An interpreter of `version` that can run pip-tools.
 
-    The current one when it matches; else `pythonX.Y` from PATH, given a cached
-    virtual environment with the same pip-tools as ours when it has none.
+    The current one when it matches; else one found on PATH, in pyenv's versions or
+    among uv's managed Pythons, given a cached virtual environment with the same
+    pip-tools and pip as ours when it has none.
     """
     if version == CURRENT:
         pip_tools_version()
         return sys.executable
-    exe = shutil.which(f"python{version}")
-    probe = [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"] if exe else None
-    if probe is None or _output(probe) != version:
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    exe = next((c for c in _candidates(version) if _output([c, "-c", probe]) == version), None)
+    if exe is None:
         raise InterpreterNotFound(
-            f"Python {version} is needed (the lock's header or the config names it) but "
-            f'python{version} is not installed here; install it, or set python = "{CURRENT}" '
-            "in [tool.pinsync] to lock for this interpreter"
+            f"Python {version} is needed (the lock's header or the config names it) but it is "
+            f"not installed here (looked on PATH, in pyenv and in uv's Pythons); install it, "
+            f'or set python = "{CURRENT}" in [tool.pinsync] to lock for this interpreter'
         )
-    assert exe is not None
-    if _output([exe, "-c", "import piptools"]) is not None:
-        return exe
     tools = pip_tools_version()
-    key = hashlib.sha256(f"{exe}\0{tools}".encode()).hexdigest()[:12]
+    pip = _dist_version("pip")
+    key = hashlib.sha256(f"{exe}\0{tools}\0{pip}".encode()).hexdigest()[:12]
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = cache_root / "pinsync" / f"py{version}-pip-tools{tools}-{key}"
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = str(bindir / ("python.exe" if os.name == "nt" else "python"))
-    if not Path(python).exists() or _output([python, "-c", "import piptools"]) is None:
-        for step in (
-            [exe, "-m", "venv", str(venv)],
-            [python, "-m", "pip", "install", "-q", f"pip-tools=={tools}"],
-        ):
-            proc = subprocess.run(step, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise InterpreterNotFound(
-                    f"could not set up pip-tools {tools} for Python {version}: "
-                    + explain_failure(proc.stderr)
-                )
+    if Path(python).exists() and _output([python, "-c", "import piptools"]) is not None:
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    if _link_our_tools(exe, venv, python):
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    # The same pip-tools and pip as the suite's own lock installed here, sealed like a
+    # compile, so that the machine's pip configuration has no say.
+    pins = [f"pip-tools=={tools}", *([f"pip=={pip}"] if pip else [])]
+    for step in (
+        [exe, "-m", "venv", str(venv)],
+        [python, "-m", "pip", "install", "-q", *pins],
+        [python, "-m", "compileall", "-q", str(venv)],
+    ):
+        proc = subprocess.run(
+            step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
+        )
+        if proc.returncode != 0:
+            raise InterpreterNotFound(
+                f"could not set up pip-tools {tools} for Python {version}: "
+                + explain_failure(proc.stderr)
+            )
     return python
+
+
+def _link_our_tools(exe: str, venv: Path, python: str) -> bool:
+    """A venv of `exe` that imports our own pip and pip-tools (both pure Python).
+
+    The lock is then made by exactly the code the suite's lock installed here, with
+    no download; it works where those packages support that Python (they need tomli
+    below 3.11), which the import probe tells.
+    """
+    import sysconfig
+
+    proc = subprocess.run(
+        [exe, "-m", "venv", "--without-pip", str(venv)], capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        return False
+    site = _output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    if site is None:
+        return False
+    ours = {sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("site-packages"))}
+    Path(site, "_pinsync_tools.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
+    probe = "import piptools.scripts.compile, pip; print(pip.__version__)"
+    return _output([python, "-c", probe]) == _dist_version("pip")
 
 
 def _output(argv: list[str]) -> str | None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+
+from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import ConfigError
 
@@ -25,8 +27,10 @@ class OutputConfig:
     """Per-output settings: `[tool.pinsync.outputs."requirements/all.txt"]`."""
 
     inputs: tuple[PurePosixPath, ...] | None = None
-    compile_args: tuple[str, ...] | None = None
+    compile_args: tuple[str, ...] | None = None  # () means "no options", not "inherit"
     python: str | None = None
+    # Packages the team deletes from the lock after compiling (Open edX's `sed`).
+    omit: frozenset[NormalizedName] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Config:
     # change to it makes every lock stale.
     pip_tools: Mapping[str, Any] | None = None
     present: bool = False  # whether a [tool.pinsync] table exists at all
+    # Dockerfile -> its build context, both relative to the root; beats compose files.
+    docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
 
 
 _KEYS = {
@@ -58,8 +64,9 @@ _KEYS = {
     "layers-disagree",
     "custom-compile-command",
     "jobs",
+    "docker-contexts",
 }
-_OUTPUT_KEYS = {"inputs", "compile-args", "python"}
+_OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
 
 def load_config(root: Path) -> Config:
@@ -100,6 +107,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
             inputs=tuple(PurePosixPath(i) for i in inputs) if inputs is not None else None,
             compile_args=_strings(spec, "compile-args", where),
             python=_python(spec, where),
+            omit=frozenset(canonicalize_name(n) for n in _strings(spec, "omit", where) or ()),
         )
     layers = table.get("layers-disagree", "warning")
     if layers not in ("warning", "error"):
@@ -110,7 +118,14 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
     command = table.get("custom-compile-command")
     if command is not None and not isinstance(command, str):
         raise ConfigError("[tool.pinsync] custom-compile-command must be a string")
+    contexts = _table(table, "docker-contexts")
+    if not all(isinstance(v, str) for v in contexts.values()):
+        raise ConfigError("[tool.pinsync] docker-contexts must map Dockerfile paths to directories")
     return Config(
+        docker_contexts={
+            PurePosixPath(k): PurePosixPath(v).relative_to(".") if v != "." else PurePosixPath(".")
+            for k, v in contexts.items()
+        },
         include=_strings(table, "include", "[tool.pinsync]") or (),
         exclude=_strings(table, "exclude", "[tool.pinsync]") or (),
         python=_python(table, "[tool.pinsync]"),

@@ -10,6 +10,7 @@ defined. What a requirement token means is left to `packaging`.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -67,9 +68,21 @@ class RequirementInstall:
     file: PurePosixPath
     line: int
     stage: int
-    path: str
+    path: str  # as written; relative to `workdir` unless absolute
     kind: str
     no_deps: bool
+    command: int = 0  # installs of one pip command share it; pip resolves them together
+    workdir: str = "/"  # the image's WORKDIR when the command ran
+
+
+@dataclass(frozen=True)
+class Copy:
+    """`COPY`/`ADD` from the build context (not `--from` another stage or image)."""
+
+    stage: int
+    line: int
+    sources: tuple[str, ...]  # relative to the build context
+    dest: str  # absolute in the image
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,7 @@ class Dockerfile:
     stages: tuple[Stage, ...]
     pins: tuple[PinSite, ...]
     installs: tuple[RequirementInstall, ...]
+    copies: tuple[Copy, ...] = ()
 
     def lineage(self, stage: int) -> tuple[int, ...]:
         """`stage`, then the stage it is built FROM, and so on, nearest first, within this file."""
@@ -111,7 +125,9 @@ def parse_dockerfile(
     parser = _Parser(path, frozenset(pip_wrappers))
     for instruction in _instructions(lines, _escape_char(lines)):
         parser.feed(instruction)
-    return Dockerfile(path, tuple(parser.stages), tuple(parser.pins), tuple(parser.installs))
+    return Dockerfile(
+        path, tuple(parser.stages), tuple(parser.pins), tuple(parser.installs), tuple(parser.copies)
+    )
 
 
 def replace_version(text: str, site: PinSite, new_version: str) -> str:
@@ -823,6 +839,9 @@ class _Parser:
         self.stages: list[Stage] = []
         self.pins: list[PinSite] = []
         self.installs: list[RequirementInstall] = []
+        self.copies: list[Copy] = []
+        self.workdirs: list[str] = []  # per stage
+        self.commands = 0
 
     def feed(self, ins: _Instruction) -> None:
         # Unknown instructions are fine: only these affect what pip installs.
@@ -834,6 +853,28 @@ class _Parser:
             self._env(ins)
         elif ins.keyword == "RUN" and self.envs:
             self._run(ins)
+        elif ins.keyword == "WORKDIR" and self.envs:
+            words = _Lexer(ins.args, self.envs[-1], shell=False).words()
+            if words:
+                self.workdirs[-1] = posixpath.normpath(posixpath.join(self.workdirs[-1], words[0].text))
+        elif ins.keyword in ("COPY", "ADD") and self.envs:
+            self._copy(ins)
+
+    def _copy(self, ins: _Instruction) -> None:
+        exec_words = _exec_words(ins.args)
+        words = exec_words if exec_words is not None else _Lexer(
+            ins.args, self.envs[-1], shell=False
+        ).words()
+        flags = [w.text for w in words if w.text.startswith("--")]
+        paths = [w.text for w in words if not w.text.startswith("--")]
+        if any(f.startswith("--from") for f in flags) or len(paths) < 2 or ins.heredocs:
+            return  # from another stage or image, or a heredoc: not the build context
+        dest = paths[-1]
+        if not dest.startswith("/"):
+            # A trailing "/" says "directory" and must survive the join.
+            slash = "/" if dest.endswith("/") or dest in (".", "./") else ""
+            dest = posixpath.normpath(posixpath.join(self.workdirs[-1], dest)) + slash
+        self.copies.append(Copy(len(self.stages) - 1, ins.line, tuple(paths[:-1]), dest))
 
     def _from(self, ins: _Instruction) -> None:
         words = [
@@ -848,6 +889,7 @@ class _Parser:
         parent = _parent(self.stages, stage)
         # Leniently, a stage sees the global ARGs, and everything its parent stage declared.
         self.envs.append(dict(self.global_args if parent is None else self.envs[parent]))
+        self.workdirs.append("/" if parent is None else self.workdirs[parent])
         self.stages.append(stage)
 
     def _arg(self, ins: _Instruction) -> None:
@@ -930,7 +972,17 @@ class _Parser:
             elif (pin := _pin(self.path, word, stage)) is not None:
                 self.pins.append(pin)
             k += 1
+        self.commands += 1
         self.installs.extend(
-            RequirementInstall(self.path, line, stage, value.text, kind, no_deps)
+            RequirementInstall(
+                self.path,
+                line,
+                stage,
+                value.text,
+                kind,
+                no_deps,
+                self.commands,
+                self.workdirs[stage],
+            )
             for kind, line, value in files
         )

@@ -6,20 +6,42 @@ import graphlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Literal
+
+from packaging.utils import NormalizedName
 
 from .errors import GraphError
 from .reqfile import ReqFile
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """How the author ran the compile: from `cwd`, with paths spelled as they were.
+
+    Replaying it exactly is what keeps the header (and `# via -r` paths) byte for byte.
+    """
+
+    cwd: PurePosixPath  # relative to the root
+    sources: tuple[str, ...]  # as written, relative to `cwd`
+    output: str | None  # `--output-file` as written; None where the author gave none
+
+
+@dataclass(frozen=True)
 class Target:
-    """One pip-compile invocation: its inputs, its output and how to run it."""
+    """One compile: its inputs, its output and how to run it."""
 
     output: PurePosixPath
     inputs: tuple[PurePosixPath, ...]
     args: tuple[str, ...]
     python: str
     custom_command: str | None = None
+    tool: Literal["pip-compile", "uv"] = "pip-compile"
+    # None: from the root, `--output-file=OUTPUT INPUTS...`, all relative to the root.
+    invocation: Invocation | None = None
+    # Packages the team strips after compiling (`omit` in the config).
+    omit: frozenset[NormalizedName] = frozenset()
+    # Options read off the lock itself because its header does not show them.
+    inferred: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,15 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .compiler import find_python, pip_tools_version, run_compile
-from .errors import PinsyncError
+from .compiler import find_python, find_uv, run_compile, toolchain
+from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
     inputs_digest,
     output_digest,
     parse_lockfile,
     pin_changes,
+    strip_omitted,
     strip_stamp,
     with_stamp,
 )
@@ -28,7 +29,7 @@ from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Change, Stage, commit
 
-Status = Literal["created", "updated", "unchanged", "fresh"]
+Status = Literal["created", "updated", "unchanged", "fresh", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Outcome:
     status: Status
     pins_changed: int
     seconds: float
+    error: str | None = None  # why a "failed" or "skipped" output was not compiled
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,7 @@ def compile_one(
 ) -> Outcome:
     existing = stage.read(target.output)
     digest = inputs_digest(
-        target,
-        _closure(stage, repo, target),
-        repo.config.pip_tools,
-        pip_tools_version(),
+        target, _closure(stage, repo, target), repo.config.pip_tools, *toolchain(target.tool)
     )
     old_lock = parse_lockfile(target.output, existing) if existing is not None else None
     stamp = old_lock.stamp if old_lock is not None else None
@@ -156,7 +155,7 @@ def compile_one(
         upgrade=request.upgrade,
         upgrade_packages=request.upgrade_packages,
     )
-    new = stage.read(target.output) or ""
+    new = strip_omitted(target.output, stage.read(target.output) or "", target.omit)
     if existing is not None and strip_stamp(existing) == new:
         if stamp is None and not request.restamp:
             # Compiled by plain pip-compile and in sync: leave it byte-identical.
@@ -181,11 +180,26 @@ def compile_targets(
     """Compile `selected` in graph order, independent ones in parallel; report in order."""
     upgrades = upgrade_names(request.upgrade_packages)  # a bad argument fails before anything
     order = [t for t in repo.graph.order() if t.output in selected]
-    for target in order:
-        find_python(target.python)  # a missing interpreter fails before any compile
-    jobs = request.jobs or repo.config.jobs or os.cpu_count() or 1
-    waiting = {t.output: set(repo.graph.after[t.output]) & selected for t in order}
     results: dict[PurePosixPath, Outcome] = {}
+    for target in order:
+        # A missing interpreter costs only the outputs that need it (and what is
+        # compiled from them), found before any compile starts.
+        try:
+            if target.tool == "uv":
+                find_uv()
+            find_python(target.python)
+        except InterpreterNotFound as exc:
+            results[target.output] = Outcome(target.output, "failed", 0, 0.0, str(exc))
+    for out in repo.graph.dependents(results) - results.keys():
+        if out in selected:
+            why = "not compiled: it reads an output that could not be compiled"
+            results[out] = Outcome(out, "skipped", 0, 0.0, why)
+    jobs = request.jobs or repo.config.jobs or os.cpu_count() or 1
+    waiting = {
+        t.output: set(repo.graph.after[t.output]) & selected
+        for t in order
+        if t.output not in results
+    }
     printed = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running: dict[Future[Outcome], PurePosixPath] = {}
@@ -208,6 +222,8 @@ def compile_targets(
             for future in running:
                 future.cancel()
             raise
+    for target in order[printed:]:
+        progress(results[target.output])
     return tuple(results[t.output] for t in order)
 
 

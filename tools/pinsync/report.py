@@ -31,11 +31,12 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_json(findings: Sequence[Finding]) -> str:
-    ok = not any(f.severity == "error" for f in findings)
+def render_json(findings: Sequence[Finding], error: str | None = None) -> str:
+    ok = error is None and not any(f.severity == "error" for f in findings)
     return json.dumps(
         {
             "ok": ok,
+            **({"error": error} if error is not None else {}),
             "findings": [
                 {
                     "file": f.file,
@@ -52,12 +53,22 @@ def render_json(findings: Sequence[Finding]) -> str:
     )
 
 
+_GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+
+
 def render_github(findings: Sequence[Finding]) -> str:
     return "".join(
-        f"::{f.severity} file={_escape_property(f.file)},line={f.line},"
+        f"::{_GITHUB_LEVEL[f.severity]} file={_escape_property(f.file)},line={f.line},"
         f"title={_escape_property('pinsync ' + f.kind)}::{_escape_data(f.message)}\n"
         for f in findings
     )
+
+
+_COLOR = {"error": "31", "warning": "33", "info": "36"}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def render_text(findings: Sequence[Finding], color: bool) -> str:
@@ -68,14 +79,18 @@ def render_text(findings: Sequence[Finding], color: bool) -> str:
     for file, group in itertools.groupby(findings, key=lambda f: f.file):
         lines.append(paint("1", file))
         for f in group:
-            label = paint("31", "error") if f.severity == "error" else paint("33", "warning")
+            label = paint(_COLOR[f.severity], f.severity)
             lines.append(f"  {f.file}:{f.line}: {label} [{f.kind}] {f.message}")
     errors = sum(f.severity == "error" for f in findings)
-    warnings = len(findings) - errors
-    if not findings:
+    warnings = sum(f.severity == "warning" for f in findings)
+    infos = len(findings) - errors - warnings
+    if not errors and not warnings:
         lines.append(paint("32", "All lock files are in sync."))
+        if infos:
+            lines.append(f"({_count(infos, 'note')} above.)")
     else:
-        lines.append(f"{errors} error(s), {warnings} warning(s).")
+        notes = f", {_count(infos, 'note')}" if infos else ""
+        lines.append(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}{notes}.")
         if errors:
             lines.append(
                 "Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION"
