@@ -13,7 +13,7 @@ from pinsync.repo import pip_tools_options
 
 P = PurePosixPath
 KNOWN_KEYS = (
-    "compile-args, custom-compile-command, dockerfiles, exclude, include, jobs, "
+    "compile-args, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
     "layers-disagree, outputs, pin-sites, python"
 )
 
@@ -181,7 +181,7 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
         ),
         pytest.param(
             {"outputs": {"a.txt": {"input": ["a.in"]}}},
-            "[tool.pinsync.outputs.'a.txt']: unknown key 'input' (known: compile-args, inputs, python)",
+            "[tool.pinsync.outputs.'a.txt']: unknown key 'input' (known: compile-args, inputs, omit, python)",
             id="output-unknown-key",
         ),
         pytest.param(

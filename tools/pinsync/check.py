@@ -558,8 +558,9 @@ def _why_not_reresolved(
     if options.offline:
         return (
             "unverified",
-            f"{out} was checked against its sources but not re-resolved (--offline, and it "
-            f"has no pinsync stamp); run without --offline, or `{FIX_LOCK} -- --force` to stamp it",
+            f"{out} has no pinsync stamp, so --offline cannot tell whether it is what "
+            f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` to "
+            "stamp it",
         )
     if target.inferred or (lock.header is not None and lock.header.custom and not target.args):
         # Options read off the text are a guess; a fresh compile on a guess would
