@@ -115,6 +115,13 @@ def redact(text: str) -> str:
 def explain_failure(output: str, python: str | None = None) -> str:
     """Cut pip-compile's (or uv's) output to the one or two lines that say why it failed."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    target = f"Python {python}" if python else "this Python"
+    for ln in lines:
+        # pip: "Package 'x' requires a different Python: 3.11.7 not in '>=3.12'"
+        if "requires a different Python:" in ln:
+            package = ln.split("Package ", 1)[-1].split(" requires", 1)[0].strip("'\"")
+            needs = ln.rsplit(" not in ", 1)[-1].strip("'\"")
+            return redact(f"{package}: versions exist but none supports {target} (needs {needs})")
     requires_python = [ln for ln in lines if "Requires-Python" in ln]
     for ln in lines:
         marker = "Could not find a version that satisfies the requirement "
@@ -124,7 +131,6 @@ def explain_failure(output: str, python: str | None = None) -> str:
             versions = versions.rstrip(")")
             if requires_python:
                 # pip lists the releases it skipped for their Requires-Python.
-                target = f"Python {python}" if python else "this Python"
                 return redact(
                     f"{req}: versions exist but none supports {target} "
                     f"({requires_python[0].removeprefix('INFO: ').removeprefix('WARNING: ')})"

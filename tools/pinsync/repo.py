@@ -194,8 +194,10 @@ def _targets(
             else:
                 # The header echoes what [tool.pip-tools] supplies; replaying it as well
                 # would make the same lock look differently configured.
-                args = tuple(o for o in header.options if o not in from_table)
-                if header.tool == "uv":
+                args = header.options
+                if header.tool == "pip-compile":
+                    args = tuple(o for o in args if o not in from_table)
+                else:
                     # uv echoes its argv as given; pinning the header keeps the author's
                     # spelling and order where pinsync passes the same options its way.
                     custom = custom or header.command
