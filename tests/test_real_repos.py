@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import pytest
 
 from conftest import Repo
-from pinsync.compiler import CURRENT, InterpreterNotFound, find_python, find_uv, sealed_env
+from pinsync.compiler import CURRENT, find_python, find_uv, sealed_env
+from pinsync.errors import InterpreterNotFound
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 
@@ -33,9 +35,11 @@ def check(repo: Repo, *args: str) -> tuple[int, dict[str, Any]]:
 
 def kinds(report: dict[str, Any], severity: str | None = None) -> list[tuple[str, str | None, str]]:
     return sorted(
-        ((f["file"], f["package"], f["kind"])
-         for f in report["findings"]
-         if severity is None or f["severity"] == severity),
+        (
+            (f["file"], f["package"], f["kind"])
+            for f in report["findings"]
+            if severity is None or f["severity"] == severity
+        ),
         key=lambda row: (row[0], row[1] or "", row[2]),
     )
 
@@ -52,7 +56,7 @@ def lock_changes_nothing(repo: Repo, *args: str) -> str:
 def compile_custom(repo: Repo, command: str, *args: str, cwd: Path | None = None) -> None:
     """pip-compile as a Makefile runs it: CUSTOM_COMPILE_COMMAND replaces the header's command."""
     subprocess.run(
-        [os.sys.executable, "-m", "piptools", "compile", "--quiet", *args],
+        [sys.executable, "-m", "piptools", "compile", "--quiet", *args],
         cwd=cwd or repo.path,
         env=sealed_env(os.environ, command),
         check=True,
@@ -64,7 +68,7 @@ def uv_compile(repo: Repo, *args: str, custom: str | None = None) -> None:
     subprocess.run(
         [find_uv(), "pip", "compile", "--quiet", *args],
         cwd=repo.path,
-        env={**sealed_env(os.environ, custom, "uv"), "UV_PYTHON": os.sys.executable},
+        env={**sealed_env(os.environ, custom, "uv"), "UV_PYTHON": sys.executable},
         check=True,
         capture_output=True,
     )
@@ -74,7 +78,9 @@ def uv_compile(repo: Repo, *args: str, custom: str | None = None) -> None:
 
 
 def test_custom_header_lock_is_checked_and_locked_byte_for_byte(make_repo: MakeRepo) -> None:
-    repo = make_repo({"requirements/base.in": "flask\n", "requirements/test.in": "-r base.in\npytest\n"})
+    repo = make_repo(
+        {"requirements/base.in": "flask\n", "requirements/test.in": "-r base.in\npytest\n"}
+    )
     for name in ("base", "test"):
         compile_custom(
             repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in"
@@ -95,7 +101,9 @@ def test_custom_header_lock_is_checked_and_locked_byte_for_byte(make_repo: MakeR
 
 def test_custom_header_with_hashes_infers_generate_hashes(make_repo: MakeRepo) -> None:
     repo = make_repo({"requirements.in": "requests\n"})
-    compile_custom(repo, "./bin/update", "--generate-hashes", "-o", "requirements.txt", "requirements.in")
+    compile_custom(
+        repo, "./bin/update", "--generate-hashes", "-o", "requirements.txt", "requirements.in"
+    )
     lock_changes_nothing(repo)
     code, report = check(repo, "--offline")
     info = [f["message"] for f in report["findings"] if f["kind"] == "inferred-options"]
@@ -120,8 +128,11 @@ def lock_dir_repo(make_repo: MakeRepo) -> Repo:
     )
     admin = repo.path / "admin"
     repo.pip_compile(
-        "--allow-unsafe", "--output-file=requirements.txt",
-        "requirements.in", "requirements-ansible.in", cwd=admin,
+        "--allow-unsafe",
+        "--output-file=requirements.txt",
+        "requirements.in",
+        "requirements-ansible.in",
+        cwd=admin,
     )
     repo.pip_compile("--output-file=requirements-dev.txt", "requirements-dev.in", cwd=admin)
     return repo
@@ -153,7 +164,7 @@ def test_header_run_from_the_lock_directory_changes_no_byte(lock_dir_repo: Repo)
 def test_header_spelling_is_kept(
     make_repo: MakeRepo, output_arg: str | None, sources: tuple[str, ...]
 ) -> None:
-    repo = make_repo({"requirements.in": "flask\n", **{s: "requests\n" for s in sources[1:]}})
+    repo = make_repo({"requirements.in": "flask\n", **dict.fromkeys(sources[1:], "requests\n")})
     args = ([f"--output-file={output_arg}"] if output_arg else []) + list(sources)
     repo.pip_compile(*args)
     header = repo.read("requirements.txt").splitlines()[4]
@@ -184,7 +195,10 @@ def test_compile_args_empty_means_no_options(make_repo: MakeRepo) -> None:
 
 @pytest.mark.parametrize(
     "custom",
-    [pytest.param(None, id="uv-command"), pytest.param("./bin/update-requirements", id="uv-custom")],
+    [
+        pytest.param(None, id="uv-command"),
+        pytest.param("./bin/update-requirements", id="uv-custom"),
+    ],
 )
 def test_uv_lock_is_checked_and_locked_with_uv(
     make_repo: MakeRepo, all_wheels: Path, custom: str | None
@@ -199,8 +213,15 @@ def test_uv_lock_is_checked_and_locked_with_uv(
     )
     for name in ("requirements", "dev"):
         uv_compile(
-            repo, "--no-index", "--find-links", "wheels", "--generate-hashes",
-            f"{name}.in", "-o", f"{name}.txt", custom=custom,
+            repo,
+            "--no-index",
+            "--find-links",
+            "wheels",
+            "--generate-hashes",
+            f"{name}.in",
+            "-o",
+            f"{name}.txt",
+            custom=custom,
         )
     header = repo.read("dev.txt").splitlines()[1]
     assert "autogenerated by uv" in repo.read("dev.txt")
@@ -215,7 +236,11 @@ def test_uv_lock_is_checked_and_locked_with_uv(
     repo.pinsync("lock")
     text = repo.read("dev.txt")
     assert "mlflow==3.4.0" in text and "autogenerated by uv" in text
-    assert text.splitlines()[1] == header == f"#    {custom or 'uv pip compile --no-index --generate-hashes dev.in -o dev.txt'}"
+    assert (
+        text.splitlines()[1]
+        == header
+        == f"#    {custom or 'uv pip compile --no-index --generate-hashes dev.in -o dev.txt'}"
+    )
     code, report = check(repo, "--offline")
     assert code == 0, report
 
@@ -231,15 +256,21 @@ OMIT_SOURCES = {
 def _sed_out_mlflow(repo: Repo) -> None:
     """What Open edX's `sed '/^[dD]jango==/d' requirements/test.txt` does, for mlflow."""
     text = repo.read("requirements/test.txt")
-    repo.write({"requirements/test.txt": "".join(
-        ln for ln in text.splitlines(keepends=True) if not ln.startswith("mlflow==")
-    )})
+    repo.write(
+        {
+            "requirements/test.txt": "".join(
+                ln for ln in text.splitlines(keepends=True) if not ln.startswith("mlflow==")
+            )
+        }
+    )
 
 
 def test_post_processed_lock_warns_without_omit(make_repo: MakeRepo) -> None:
     repo = make_repo(OMIT_SOURCES)
     for name in ("base", "test"):
-        compile_custom(repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in")
+        compile_custom(
+            repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in"
+        )
     _sed_out_mlflow(repo)
     code, report = check(repo, "--offline")
     assert code == 0
@@ -251,10 +282,17 @@ def test_post_processed_lock_warns_without_omit(make_repo: MakeRepo) -> None:
 def test_omit_is_written_checked_and_kept(make_repo: MakeRepo) -> None:
     repo = make_repo(OMIT_SOURCES)
     for name in ("base", "test"):
-        compile_custom(repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in")
+        compile_custom(
+            repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in"
+        )
     _sed_out_mlflow(repo)
     table = repo.read("pyproject.toml")
-    repo.write({"pyproject.toml": table + '[tool.pinsync.outputs."requirements/test.txt"]\nomit = ["MLflow"]\n'})
+    repo.write(
+        {
+            "pyproject.toml": table
+            + '[tool.pinsync.outputs."requirements/test.txt"]\nomit = ["MLflow"]\n'
+        }
+    )
     code, report = check(repo, "--offline")
     assert code == 0 and kinds(report, "warning") == [], report
     lock_changes_nothing(repo)  # the sed'ed lock is exactly what lock writes
@@ -297,15 +335,21 @@ CO_INSTALL = {
     [
         pytest.param(
             "RUN pip install --no-deps -r dev.txt\nRUN pip install --no-deps -r common.txt\n",
-            "override", "warning", id="later-no-deps-install-overrides",
+            "override",
+            "warning",
+            id="later-no-deps-install-overrides",
         ),
         pytest.param(
             "RUN pip install -r dev.txt -r common.txt\n",
-            "co-installed-conflict", "error", id="one-command",
+            "co-installed-conflict",
+            "error",
+            id="one-command",
         ),
         pytest.param(
             "RUN pip install -r dev.txt\nRUN pip install -r common.txt\n",
-            "co-installed-conflict", "error", id="later-install-with-deps",
+            "co-installed-conflict",
+            "error",
+            id="later-install-with-deps",
         ),
     ],
 )
@@ -313,7 +357,11 @@ def test_co_installed_locks(make_repo: MakeRepo, run_lines: str, kind: str, seve
     repo = make_repo({**CO_INSTALL, "Dockerfile": "FROM python:3.11\nCOPY . .\n" + run_lines})
     repo.pinsync("lock")
     code, report = check(repo, "--offline")
-    found = [(f["package"], f["kind"], f["severity"]) for f in report["findings"] if f["file"] == "Dockerfile"]
+    found = [
+        (f["package"], f["kind"], f["severity"])
+        for f in report["findings"]
+        if f["file"] == "Dockerfile"
+    ]
     assert found == [("urllib3", kind, severity)]
     assert code == (1 if severity == "error" else 0)
 
@@ -342,7 +390,9 @@ def test_monorepo_images_compare_with_their_own_context(
     # Drift inside one image is still found, against that image's own lock.
     repo.write({"svc-a/Dockerfile": MONOREPO["svc-a/Dockerfile"].replace("2.9.0", "3.4.0")})
     code, report = check(repo, "--offline")
-    errors = [(f["file"], f["line"], f["package"]) for f in report["findings"] if f["severity"] == "error"]
+    errors = [
+        (f["file"], f["line"], f["package"]) for f in report["findings"] if f["severity"] == "error"
+    ]
     assert code == 1 and errors == [("svc-a/Dockerfile", 4, "mlflow")]
     assert "svc-a/requirements.txt pins 2.9.0" in report["findings"][0]["message"] or any(
         "svc-a/requirements.txt pins 2.9.0" in f["message"] for f in report["findings"]
@@ -364,7 +414,10 @@ def test_compose_file_sets_the_build_context(make_repo: MakeRepo, all_wheels: Pa
     repo.use_wheels(all_wheels)
     repo.pinsync("lock")
     code, report = check(repo, "--offline")
-    errors = [(f["file"], f["package"], f["kind"]) for f in report["findings"] if f["severity"] == "error"]
+    assert code == 1
+    errors = [
+        (f["file"], f["package"], f["kind"]) for f in report["findings"] if f["severity"] == "error"
+    ]
     assert errors == [("docker/api.Dockerfile", "mlflow", "dockerfile-pin")]
     assert "api/requirements.txt pins 2.9.0" in next(
         f["message"] for f in report["findings"] if f["severity"] == "error"
@@ -392,8 +445,20 @@ def test_lock_for_another_python_is_replayed_under_it(make_repo: MakeRepo) -> No
         pytest.skip("no other CPython with pip-tools is installed here")
     repo = make_repo({"requirements.in": "flask\n"})
     subprocess.run(
-        [find_python(version), "-m", "piptools", "compile", "--quiet", "-o", "requirements.txt", "requirements.in"],
-        cwd=repo.path, env=sealed_env(os.environ, None), check=True, capture_output=True,
+        [
+            find_python(version),
+            "-m",
+            "piptools",
+            "compile",
+            "--quiet",
+            "-o",
+            "requirements.txt",
+            "requirements.in",
+        ],
+        cwd=repo.path,
+        env=sealed_env(os.environ, None),
+        check=True,
+        capture_output=True,
     )
     assert f"with Python {version}" in repo.read("requirements.txt")
     lock_changes_nothing(repo)
@@ -452,3 +517,48 @@ def test_versions_that_exist_for_another_python_are_not_missing(
     assert "not on the index" not in proc.stderr, proc.stderr
     assert "none supports" in proc.stderr and "Traceback" not in proc.stderr
     shutil.rmtree(tmp_path / "w")
+
+
+def test_build_failure_names_the_package_and_its_reason(make_repo: MakeRepo) -> None:
+    import io
+    import tarfile
+
+    repo = make_repo({"requirements.in": "flask\nbroken\n"})
+    files = {
+        "broken-1.0/setup.py": b"raise RuntimeError('needs libfoo-dev')\n",
+        "broken-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n",
+    }
+    with tarfile.open(repo.path / "wheels" / "broken-1.0.tar.gz", "w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    # Offline, the build backend itself cannot be installed; that is the reason given.
+    assert proc.stderr.startswith("pinsync: error: requirements.txt: broken failed to build ("), (
+        proc.stderr
+    )
+    assert proc.stderr.count("\n") == 1
+
+
+def test_configured_build_context_beats_the_default(make_repo: MakeRepo, all_wheels: Path) -> None:
+    repo = make_repo(
+        {
+            "svc/requirements.in": "mlflow==2.9.0\n",
+            "other/requirements.in": "mlflow==3.4.0\n",
+            # Built as `docker build -f images/svc.Dockerfile svc`: nothing in the
+            # repository says so, and two locks share the name it copies.
+            "images/svc.Dockerfile": "FROM python:3.11\nCOPY requirements.txt .\n"
+            "RUN pip install -r requirements.txt mlflow==2.9.0\n",
+        }
+    )
+    repo.use_wheels(all_wheels)
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    assert code == 1
+    assert ("images/svc.Dockerfile", "mlflow", "dockerfile-pin") in kinds(report, "error")
+    table = '[tool.pinsync.docker-contexts]\n"images/svc.Dockerfile" = "./svc"\n'
+    repo.write({"pyproject.toml": repo.read("pyproject.toml") + table})
+    code, report = check(repo, "--offline")
+    assert code == 0 and kinds(report, "error") == [], report

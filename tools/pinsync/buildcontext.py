@@ -119,8 +119,9 @@ def _copies_before(df: Dockerfile, install: RequirementInstall) -> Iterator[Copy
     """The COPYs that may have put the file there, nearest first (later lines, own stage)."""
     for stage in df.lineage(install.stage):
         own = [c for c in df.copies if c.stage == stage and c.line < install.line]
-        yield from reversed(own if stage == install.stage else
-                            [c for c in df.copies if c.stage == stage])
+        yield from reversed(
+            own if stage == install.stage else [c for c in df.copies if c.stage == stage]
+        )
 
 
 def source_of(

@@ -178,7 +178,7 @@ def check_sources(
                     "warning",
                     f"{entry.name}: {where} requires {entry.text!r} but {out} has no pin for "
                     f"it, although its `# via` notes still name it: it was deleted after "
-                    f"compiling. If that is intended, declare it: omit = [\"{entry.name}\"] in "
+                    f'compiling. If that is intended, declare it: omit = ["{entry.name}"] in '
                     f"{where_omit}",
                 )
             else:
@@ -364,9 +364,7 @@ def check_dockerfile(
     file = df.path.as_posix()
     candidates = sorted(locks)
     by_stage = {s.index: installed_locks(df, s.index, candidates, resolved) for s in df.stages}
-    nearby = [
-        p for p in candidates if context is None or context in (p.parent, *p.parent.parents)
-    ]
+    nearby = [p for p in candidates if context is None or context in (p.parent, *p.parent.parents)]
     for pin in df.pins:
         if pin.version is None:
             continue
@@ -586,7 +584,6 @@ def _why_not_reresolved(
     return None
 
 
-
 def dockerfiles(repo: Repo) -> list[Dockerfile]:
     paths = [
         p
@@ -614,7 +611,9 @@ def declared_contexts(repo: Repo) -> dict[PurePosixPath, PurePosixPath]:
 
 
 def _check_images(
-    repo: Repo, images: Sequence[Dockerfile], lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]
+    repo: Repo,
+    images: Sequence[Dockerfile],
+    lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
 ) -> Iterator[Finding]:
     from .buildcontext import contexts_for, resolve_installs
 

@@ -95,11 +95,10 @@ def run_compile(
         raise CompileError(
             f"{target.output}: {explain_failure(proc.stderr or proc.stdout, target.python)}"
         )
-    if target.invocation is not None and target.invocation.output is None:
-        if target.tool == "uv":
-            # Without -o uv prints the lock; the author redirected it into the file.
-            with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
-                fh.write(proc.stdout)
+    if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
+        # Without -o uv prints the lock; the author redirected it into the file.
+        with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(proc.stdout)
     return CompileRun(time.perf_counter() - start)
 
 
@@ -115,6 +114,10 @@ def redact(text: str) -> str:
 def explain_failure(output: str, python: str | None = None) -> str:
     """Cut pip-compile's (or uv's) output to the one or two lines that say why it failed."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    # A build's own output may hold any of the messages below; the build comes first.
+    built = _build_failure(lines)
+    if built is not None:
+        return redact(built)
     target = f"Python {python}" if python else "this Python"
     for ln in lines:
         # pip: "Package 'x' requires a different Python: 3.11.7 not in '>=3.12'"
@@ -147,12 +150,9 @@ def explain_failure(output: str, python: str | None = None) -> str:
                 break
             causes.append(ln)
         return redact("conflicting requirements: " + "; ".join(causes))
-    built = _build_failure(lines)
-    if built is not None:
-        return redact(built)
-    uv_reason = [ln for ln in lines if ln.startswith(("×", "╰─▶", "error:"))]
+    uv_reason = [ln for ln in lines if ln.startswith((_CROSS, _LAST_BRANCH, "error:"))]
     if uv_reason:
-        return redact(" ".join(ln.lstrip("×╰─▶ ").strip() for ln in uv_reason[:2]))
+        return redact(" ".join(ln.lstrip(_CROSS + _LAST_BRANCH + " ") for ln in uv_reason[:2]))
     errors = [ln for ln in lines if ln.startswith(("ERROR:", "Error:"))]
     if errors:
         return redact(" / ".join(e.split(":", 1)[1].strip() for e in errors[:2]))
@@ -160,34 +160,35 @@ def explain_failure(output: str, python: str | None = None) -> str:
     return redact(tail[-1] if tail else "pip-compile failed without saying why")
 
 
+# The box-drawing marks pip and uv put before a failed step and its cause.
+_CROSS = "\u00d7"
+_LAST_BRANCH = "\u2570\u2500\u25b6"
+_BUILD_STEP = re.compile(r"\u00d7 (?P<step>.+?) (?:for|of) (?P<pkg>\S+) did not run successfully")
+_UV_BUILD = re.compile(r"\u00d7 Failed to (?:build|download and build) `(?P<pkg>[^`]+)`")
+
+
 def _build_failure(lines: Sequence[str]) -> str | None:
-    """`pkg failed to build: <first line of why>` when a source distribution would not build."""
-    package = None
-    for ln in lines:
-        for marker in ("Failed to build ", "Getting requirements to build wheel did not run"):
-            if ln.startswith(marker) and marker.startswith("Failed"):
-                package = ln[len(marker) :].split()[0] if ln[len(marker) :].split() else None
-        if "metadata-generation-failed" in ln or "Failed to build" in ln:
-            package = package or _named(ln)
-    if package is None:
-        return None
-    reasons = [
-        ln
-        for ln in lines
-        if ln.startswith(("error:", "ERROR:", "ModuleNotFoundError", "RuntimeError", "Exception"))
-        and "subprocess-exited-with-error" not in ln
-        and "metadata-generation-failed" not in ln
-    ]
-    why = reasons[0].split(":", 1)[-1].strip() if reasons else "see pip-compile's output"
-    return f"{package} failed to build: {why}"
-
-
-def _named(line: str) -> str | None:
-    # uv: "Failed to build `pkg==1.0`"; pip: "Failed to build pkg"
-    if "`" in line:
-        return line.split("`")[1]
-    words = line.split("Failed to build", 1)[-1].split()
-    return words[0] if words else None
+    """`pkg failed to build (step): <first reason>` when a source distribution would not build."""
+    for i, line in enumerate(lines):
+        pip_step = _BUILD_STEP.match(line)
+        uv_step = _UV_BUILD.match(line)
+        if pip_step is None and uv_step is None:
+            continue
+        block: list[str] = []
+        for later in lines[i + 1 :]:
+            if later.startswith(("[end of output]", "note:")):
+                break
+            if not later.startswith(("\u2502", "\u2570->", "exit code")):
+                block.append(later.lstrip("\u2502\u251c\u2570\u2500\u25b6 "))
+        errors = [b for b in block if b.startswith(("ERROR:", "error:")) or "Error:" in b]
+        reason = errors[0] if errors else (block[-1] if block else "no output")
+        if reason.startswith(("ERROR:", "error:")):
+            reason = reason.split(":", 1)[1].strip()
+        if pip_step is not None:
+            return f"{pip_step['pkg']} failed to build ({pip_step['step']}): {reason}"
+        assert uv_step is not None
+        return f"{uv_step['pkg']} failed to build: {reason}"
+    return None
 
 
 # --- interpreters -----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         raise ConfigError("[tool.pinsync] docker-contexts must map Dockerfile paths to directories")
     return Config(
         docker_contexts={
-            PurePosixPath(k): PurePosixPath(v).relative_to(".") if v != "." else PurePosixPath(".")
+            PurePosixPath(posixpath.normpath(k)): PurePosixPath(posixpath.normpath(v))
             for k, v in contexts.items()
         },
         include=_strings(table, "include", "[tool.pinsync]") or (),

@@ -856,15 +856,19 @@ class _Parser:
         elif ins.keyword == "WORKDIR" and self.envs:
             words = _Lexer(ins.args, self.envs[-1], shell=False).words()
             if words:
-                self.workdirs[-1] = posixpath.normpath(posixpath.join(self.workdirs[-1], words[0].text))
+                self.workdirs[-1] = posixpath.normpath(
+                    posixpath.join(self.workdirs[-1], words[0].text)
+                )
         elif ins.keyword in ("COPY", "ADD") and self.envs:
             self._copy(ins)
 
     def _copy(self, ins: _Instruction) -> None:
         exec_words = _exec_words(ins.args)
-        words = exec_words if exec_words is not None else _Lexer(
-            ins.args, self.envs[-1], shell=False
-        ).words()
+        words = (
+            exec_words
+            if exec_words is not None
+            else _Lexer(ins.args, self.envs[-1], shell=False).words()
+        )
         flags = [w.text for w in words if w.text.startswith("--")]
         paths = [w.text for w in words if not w.text.startswith("--")]
         if any(f.startswith("--from") for f in flags) or len(paths) < 2 or ins.heredocs:
