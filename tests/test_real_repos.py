@@ -562,3 +562,40 @@ def test_configured_build_context_beats_the_default(make_repo: MakeRepo, all_whe
     repo.write({"pyproject.toml": repo.read("pyproject.toml") + table})
     code, report = check(repo, "--offline")
     assert code == 0 and kinds(report, "error") == [], report
+
+
+def test_bump_moves_uv_locks_with_uv(make_repo: MakeRepo, all_wheels: Path) -> None:
+    repo = make_repo(
+        {
+            "requirements.in": "mlflow==2.9.0\n",
+            "uv.toml": '[pip]\nno-index = true\nfind-links = ["wheels"]\n',
+        }
+    )
+    uv_compile(repo, "requirements.in", "-o", "requirements.txt")
+    header = repo.read("requirements.txt").splitlines()[:2]
+    repo.use_wheels(all_wheels)
+    repo.pinsync("bump", "mlflow", "3.4.0")
+    text = repo.read("requirements.txt")
+    assert "mlflow==3.4.0" in text and text.splitlines()[:2] == header
+    assert repo.read("requirements.in") == "mlflow==3.4.0\n"
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+
+
+def test_bump_keeps_omitted_pins_out(make_repo: MakeRepo, all_wheels: Path) -> None:
+    repo = make_repo(
+        {
+            **OMIT_SOURCES,
+            "pyproject.toml": '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
+            '[tool.pinsync.outputs."requirements/test.txt"]\nomit = ["mlflow"]\n',
+        }
+    )
+    repo.pinsync("lock")
+    assert "mlflow==" not in repo.read("requirements/test.txt")
+    repo.use_wheels(all_wheels)
+    repo.pinsync("bump", "mlflow", "3.4.0")
+    assert "mlflow==3.4.0" in repo.read("requirements/base.txt")
+    test_txt = repo.read("requirements/test.txt")
+    assert "mlflow==" not in test_txt and "numpy==1.1" in test_txt
+    code, report = check(repo, "--offline")
+    assert code == 0 and kinds(report, "warning") == [], report

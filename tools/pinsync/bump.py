@@ -15,7 +15,7 @@ from .compiler import find_python, run_compile
 from .discovery import matches
 from .dockerfile import replace_version as replace_dockerfile_version
 from .errors import BumpError, CompileError
-from .graph import Target
+from .graph import Invocation, Target
 from .lock import LockRequest, Outcome, compile_targets
 from .lockfile import parse_lockfile, pin_changes
 from .pinsites import (
@@ -118,8 +118,19 @@ def _missing_version(stage: Stage, template: Target, name: str, version: str) ->
     pip reports a missing version of a package that is also pinned elsewhere as a
     conflict, without listing what exists, so we ask the same index directly.
     """
-    probe = PurePosixPath(".pinsync-probe.in")
-    target = Target(probe.with_suffix(".txt"), (probe,), template.args, template.python)
+    # Probe from where the template compiles, with its tool, so that the same index
+    # configuration (a service's own pyproject, uv.toml) answers. That directory is an
+    # ancestor of a staged output, so the stage holds it as a real directory.
+    run_dir = template.invocation.cwd if template.invocation else PurePosixPath(".")
+    probe = run_dir / ".pinsync-probe.in"
+    target = Target(
+        probe.with_suffix(".txt"),
+        (probe,),
+        template.args,
+        template.python,
+        tool=template.tool,
+        invocation=Invocation(run_dir, (probe.name,), probe.with_suffix(".txt").name),
+    )
     python = find_python(template.python)
 
     def resolves(requirement: str) -> bool:
@@ -228,11 +239,17 @@ def run_bump(
             stage.write(path, text)
         request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",), jobs=jobs)
         try:
-            compile_targets(stage, repo, frozenset(selected), request, progress)
+            outcomes = compile_targets(stage, repo, frozenset(selected), request, progress)
         except CompileError as exc:
             template = repo.graph.targets[min(selected)]
             reason = _missing_version(stage, template, canonical, new) or str(exc)
             raise BumpError(f"cannot bump {canonical} to {new}: {reason}") from None
+        failed = [o for o in outcomes if o.error is not None]
+        if failed:
+            # A bump is all or nothing: one lock left behind is the incident itself.
+            raise BumpError(
+                f"cannot bump {canonical} to {new}: {failed[0].output}: {failed[0].error}"
+            )
         moved: list[Moved] = []
         for out in sorted(selected):
             old_pins = repo.locks[out].pins() if out in repo.locks else {}
