@@ -81,4 +81,4 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Time lock and check-lock against pip-compile loops and pip-compile-multi."""
     _install(session, "bench")
-    session.run("python", "-m", "pinsync.bench", *session.posargs, env={"PYTHONPATH": str(TOOLS)})
+    session.run("python", "-m", "bench", *session.posargs, env={"PYTHONPATH": str(TOOLS)})

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.wheelhouse import Dist, build_wheelhouse
 from pinsync.compiler import sealed_env
-from pinsync.wheelhouse import Dist, build_wheelhouse
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools"

@@ -13,8 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import Repo
-from pinsync.bench import (
+from bench.suite import (
     Row,
     Run,
     Shape,
@@ -26,9 +25,10 @@ from pinsync.bench import (
     synthetic_sources,
     write_synthetic,
 )
+from bench.wheelhouse import build_wheelhouse
+from conftest import Repo
 from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
-from pinsync.wheelhouse import build_wheelhouse
 
 SHAPES = [Shape(2, 8), Shape(7, 20, hashes=False), Shape(30, 80), Shape(12, 40, seed=3)]
 

@@ -14,7 +14,7 @@ from pinsync.repo import pip_tools_options
 P = PurePosixPath
 KNOWN_KEYS = (
     "compile-args, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
-    "layers-disagree, outputs, pin-sites, python"
+    "layers-disagree, outputs, pin-sites, pip-wrappers, python"
 )
 
 
@@ -31,12 +31,10 @@ KNOWN_KEYS = (
         pytest.param(
             {},
             None,
-            Config(outputs={}, present=True),
+            Config(outputs={}),
             id="empty-table-defaults",
         ),
-        pytest.param(
-            {}, "not a table", Config(outputs={}, present=True), id="pip-tools-not-a-table-ignored"
-        ),
+        pytest.param({}, "not a table", Config(outputs={}), id="pip-tools-not-a-table-ignored"),
         pytest.param(
             {
                 "include": ["requirements/*.in"],
@@ -63,20 +61,19 @@ KNOWN_KEYS = (
                 custom_compile_command="nox -s lock",
                 jobs=4,
                 pip_tools={"generate-hashes": True},
-                present=True,
             ),
             id="every-key",
         ),
         pytest.param(
             {"compile-args": []},
             None,
-            Config(compile_args=(), outputs={}, present=True),
+            Config(compile_args=(), outputs={}),
             id="empty-compile-args-kept-distinct-from-unset",
         ),
         pytest.param(
             {"python": "3.10", "layers-disagree": "warning"},
             None,
-            Config(python="3.10", outputs={}, present=True),
+            Config(python="3.10", outputs={}),
             id="python-3-10-stays-a-string",
         ),
         pytest.param(
@@ -100,7 +97,6 @@ KNOWN_KEYS = (
                     ),
                     P("docs/requirements.txt"): OutputConfig(),
                 },
-                present=True,
             ),
             id="outputs-table",
         ),
@@ -214,7 +210,6 @@ def test_parse_config_errors(table: object, message: str) -> None:
                 python="3.11",
                 outputs={P("requirements/all.txt"): OutputConfig(inputs=(P("a.in"), P("b.in")))},
                 pip_tools={"generate-hashes": True},
-                present=True,
             ),
             id="pinsync-and-pip-tools",
         ),

@@ -7,12 +7,12 @@ from pathlib import PurePosixPath
 
 import pytest
 
+from pinsync.config import DEFAULT_DOCKERFILES
+from pinsync.discovery import dockerfile_paths
 from pinsync.dockerfile import (
-    DEFAULT_GLOBS,
     Dockerfile,
     PinSite,
     Stage,
-    is_dockerfile_name,
     parse_dockerfile,
     replace_version,
 )
@@ -20,17 +20,14 @@ from pinsync.errors import BumpError, ParseError
 
 PATH = PurePosixPath("docker/Dockerfile")
 
-# line, stage, name, raw, operator, version, variable, (edit_line, edit_start, edit_end)
-PinRow = tuple[int, int, str, str, str, "str | None", "str | None", tuple[int, int, int]]
+# line, stage, name, raw, operator, version, (edit_line, edit_start, edit_end)
+PinRow = tuple[int, int, str, str, str, "str | None", tuple[int, int, int]]
 # line, stage, path, kind, no_deps
 InstallRow = tuple[int, int, str, str, bool]
 
 
 def pin_rows(df: Dockerfile) -> list[PinRow]:
-    return [
-        (p.line, p.stage, p.name, p.raw, p.operator, p.version, p.variable, edit(p))
-        for p in df.pins
-    ]
+    return [(p.line, p.stage, p.name, p.raw, p.operator, p.version, edit(p)) for p in df.pins]
 
 
 def edit(pin: PinSite) -> tuple[int, int, int]:
@@ -84,7 +81,7 @@ def test_pip_spellings(command: str, column: int) -> None:
     text = f"FROM python:3.11\nRUN {command} mlflow==3.4.0\n"
     df = parse(text)
     assert pin_rows(df) == [
-        (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", None, (2, column, column + 5))
+        (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", (2, column, column + 5))
     ]
     assert_spans_hold_versions(text, df.pins)
 
@@ -122,33 +119,33 @@ PIN_CASES = [
         "      gunicorn==21.2.0 \\\n"
         "      flask\n",
         [
-            (3, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", None, (3, 14, 19)),
-            (6, 0, "gunicorn", "gunicorn==21.2.0", "==", "21.2.0", None, (6, 16, 22)),
+            (3, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", (3, 14, 19)),
+            (6, 0, "gunicorn", "gunicorn==21.2.0", "==", "21.2.0", (6, 16, 22)),
         ],
         id="continuation-with-comment-and-blank-line",
     ),
     pytest.param(
         'FROM python:3.11\nRUN pip install "mlflow==3.4.0" \'a[b,c]==1.0\' "x" y==2\n',
         [
-            (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", None, (2, 25, 30)),
-            (2, 0, "a", "a[b,c]==1.0", "==", "1.0", None, (2, 41, 44)),
-            (2, 0, "y", "y==2", "==", "2", None, (2, 53, 54)),
+            (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", (2, 25, 30)),
+            (2, 0, "a", "a[b,c]==1.0", "==", "1.0", (2, 41, 44)),
+            (2, 0, "y", "y==2", "==", "2", (2, 53, 54)),
         ],
         id="quoted-tokens",
     ),
     pytest.param(
         "FROM python:3.11\nRUN pip install MLflow[Extras,gcp]==3.4.0 Zope.SQLAlchemy==3.1\n",
         [
-            (2, 0, "mlflow", "MLflow[Extras,gcp]==3.4.0", "==", "3.4.0", None, (2, 36, 41)),
-            (2, 0, "zope-sqlalchemy", "Zope.SQLAlchemy==3.1", "==", "3.1", None, (2, 59, 62)),
+            (2, 0, "mlflow", "MLflow[Extras,gcp]==3.4.0", "==", "3.4.0", (2, 36, 41)),
+            (2, 0, "zope-sqlalchemy", "Zope.SQLAlchemy==3.1", "==", "3.1", (2, 59, 62)),
         ],
         id="extras-and-name-normalisation",
     ),
     pytest.param(
         "FROM python:3.11\nRUN pip install legacy===1.0-custom 'b == 2.0'\n",
         [
-            (2, 0, "legacy", "legacy===1.0-custom", "===", "1.0-custom", None, (2, 25, 35)),
-            (2, 0, "b", "b == 2.0", "==", "2.0", None, (2, 42, 45)),
+            (2, 0, "legacy", "legacy===1.0-custom", "===", "1.0-custom", (2, 25, 35)),
+            (2, 0, "b", "b == 2.0", "==", "2.0", (2, 42, 45)),
         ],
         id="arbitrary-equality-and-spaces",
     ),
@@ -161,7 +158,7 @@ PIN_CASES = [
     pytest.param(
         "FROM python:3.11\n"
         "RUN pip install 'a==1.0; python_version == \"3.11\"'\n",
-        [(2, 0, "a", 'a==1.0; python_version == "3.11"', "==", "1.0", None, (2, 20, 23))],
+        [(2, 0, "a", 'a==1.0; python_version == "3.11"', "==", "1.0", (2, 20, 23))],
         id="marker-after-pin",
     ),
     pytest.param(
@@ -169,31 +166,31 @@ PIN_CASES = [
         "ARG MLFLOW_VERSION=3.4.0\n"
         'RUN pip install "mlflow[extras]==${MLFLOW_VERSION}" mlflow-skinny==$MLFLOW_VERSION\n',
         [
-            (3, 0, "mlflow", "mlflow[extras]==${MLFLOW_VERSION}", "==", "3.4.0", "MLFLOW_VERSION", (2, 19, 24)),
-            (3, 0, "mlflow-skinny", "mlflow-skinny==$MLFLOW_VERSION", "==", "3.4.0", "MLFLOW_VERSION", (2, 19, 24)),
+            (3, 0, "mlflow", "mlflow[extras]==${MLFLOW_VERSION}", "==", "3.4.0", (2, 19, 24)),
+            (3, 0, "mlflow-skinny", "mlflow-skinny==$MLFLOW_VERSION", "==", "3.4.0", (2, 19, 24)),
         ],
         id="arg-default",
     ),
     pytest.param(
         "FROM python:3.11\nARG V=\"3.4.0\" W='1.0'\nRUN pip install a==$V b==${W}\n",
         [
-            (3, 0, "a", "a==$V", "==", "3.4.0", "V", (2, 7, 12)),
-            (3, 0, "b", "b==${W}", "==", "1.0", "W", (2, 17, 20)),
+            (3, 0, "a", "a==$V", "==", "3.4.0", (2, 7, 12)),
+            (3, 0, "b", "b==${W}", "==", "1.0", (2, 17, 20)),
         ],
         id="arg-quoted-values",
     ),
     pytest.param(
         "FROM python:3.11\nENV MLFLOW_VERSION 3.4.0\nRUN pip install mlflow==${MLFLOW_VERSION}\n",
-        [(3, 0, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", "MLFLOW_VERSION", (2, 19, 24))],
+        [(3, 0, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", (2, 19, 24))],
         id="env-legacy-form",
     ),
     pytest.param(
         'FROM python:3.11\nENV A=1.0 B="2.0"\nENV A=9.9 C=${A}\nRUN pip install a==$A b==$B c==$C\n',
         [
-            (4, 0, "a", "a==$A", "==", "9.9", "A", (3, 6, 9)),
-            (4, 0, "b", "b==$B", "==", "2.0", "B", (2, 13, 16)),
+            (4, 0, "a", "a==$A", "==", "9.9", (3, 6, 9)),
+            (4, 0, "b", "b==$B", "==", "2.0", (2, 13, 16)),
             # Docker expands an ENV line with the values from before it.
-            (4, 0, "c", "c==$C", "==", "1.0", "C", (2, 6, 9)),
+            (4, 0, "c", "c==$C", "==", "1.0", (2, 6, 9)),
         ],
         id="env-several-on-one-line-and-chained",
     ),
@@ -205,14 +202,14 @@ PIN_CASES = [
         "ARG OTHER\n"
         "RUN pip install mlflow==${MLFLOW_VERSION} other==${OTHER}\n",
         [
-            (6, 0, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", "MLFLOW_VERSION", (1, 19, 24)),
-            (6, 0, "other", "other==${OTHER}", "==", None, "OTHER", (0, 0, 0)),
+            (6, 0, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", (1, 19, 24)),
+            (6, 0, "other", "other==${OTHER}", "==", None, (0, 0, 0)),
         ],
         id="global-arg-redeclared-in-stage",
     ),
     pytest.param(
         "ARG V=1.0\nFROM python:3.11\nARG V=2.0\nRUN pip install a==$V\n",
-        [(4, 0, "a", "a==$V", "==", "2.0", "V", (3, 6, 9))],
+        [(4, 0, "a", "a==$V", "==", "2.0", (3, 6, 9))],
         id="stage-arg-overrides-global-default",
     ),
     pytest.param(
@@ -221,31 +218,31 @@ PIN_CASES = [
         "ARG EMPTY=\n"
         "RUN pip install a==${UNSET:-1.5.0} b==${KNOWN:-9} c==${EMPTY:-3.0} d==${EMPTY-4.0}x\n",
         [
-            (4, 0, "a", "a==${UNSET:-1.5.0}", "==", "1.5.0", "UNSET", (4, 28, 33)),
-            (4, 0, "b", "b==${KNOWN:-9}", "==", "2.0", "KNOWN", (2, 10, 13)),
-            (4, 0, "c", "c==${EMPTY:-3.0}", "==", "3.0", "EMPTY", (4, 62, 65)),
+            (4, 0, "a", "a==${UNSET:-1.5.0}", "==", "1.5.0", (4, 28, 33)),
+            (4, 0, "b", "b==${KNOWN:-9}", "==", "2.0", (2, 10, 13)),
+            (4, 0, "c", "c==${EMPTY:-3.0}", "==", "3.0", (4, 62, 65)),
         ],
         id="default-expansion",
     ),
     pytest.param(
         "FROM python:3.11\nARG V\nRUN pip install a==${V} b==$NEVER_DECLARED c==1.${MINOR}\n",
         [
-            (3, 0, "a", "a==${V}", "==", None, "V", (0, 0, 0)),
-            (3, 0, "b", "b==$NEVER_DECLARED", "==", None, "NEVER_DECLARED", (0, 0, 0)),
-            (3, 0, "c", "c==1.${MINOR}", "==", None, "MINOR", (0, 0, 0)),
+            (3, 0, "a", "a==${V}", "==", None, (0, 0, 0)),
+            (3, 0, "b", "b==$NEVER_DECLARED", "==", None, (0, 0, 0)),
+            (3, 0, "c", "c==1.${MINOR}", "==", None, (0, 0, 0)),
         ],
         id="unknown-variables",
     ),
     pytest.param(
         "FROM python:3.11\nARG MINOR=4\nRUN pip install mlflow==3.${MINOR}.0\n",
-        [(3, 0, "mlflow", "mlflow==3.${MINOR}.0", "==", "3.4.0", "MINOR", (0, 0, 0))],
+        [(3, 0, "mlflow", "mlflow==3.${MINOR}.0", "==", "3.4.0", (0, 0, 0))],
         id="version-partly-from-variable-is-not-editable",
     ),
     pytest.param(
         "FROM python:3.11\nARG PACKAGES=\"a==1.0 b==2.0\"\nRUN pip install $PACKAGES \"$PACKAGES\"\n",
         [
-            (3, 0, "a", "$PACKAGES", "==", "1.0", "PACKAGES", (2, 17, 20)),
-            (3, 0, "b", "$PACKAGES", "==", "2.0", "PACKAGES", (2, 24, 27)),
+            (3, 0, "a", "$PACKAGES", "==", "1.0", (2, 17, 20)),
+            (3, 0, "b", "$PACKAGES", "==", "2.0", (2, 24, 27)),
         ],
         id="unquoted-variable-is-field-split",
     ),
@@ -261,9 +258,9 @@ PIN_CASES = [
         "run PIP INSTALL c==3\n"
         "Run pip install d==4\n",
         [
-            (2, 0, "a", "a==1", "==", "1", None, (2, 19, 20)),
-            (3, 0, "b", "b==2", "==", "2", None, (3, 19, 20)),
-            (5, 0, "d", "d==4", "==", "4", None, (5, 19, 20)),
+            (2, 0, "a", "a==1", "==", "1", (2, 19, 20)),
+            (3, 0, "b", "b==2", "==", "2", (3, 19, 20)),
+            (5, 0, "d", "d==4", "==", "4", (5, 19, 20)),
         ],
         id="consecutive-runs-and-keyword-case",
     ),
@@ -272,20 +269,20 @@ PIN_CASES = [
         "RUN apt-get update && pip install a==1 || true; pip install b==2 | tee log & pip install c==3\n"
         "RUN if [ -n \"$X\" ]; then pip install d==4; else (pip install e==5); fi\n",
         [
-            (2, 0, "a", "a==1", "==", "1", None, (2, 37, 38)),
-            (2, 0, "b", "b==2", "==", "2", None, (2, 63, 64)),
-            (2, 0, "c", "c==3", "==", "3", None, (2, 92, 93)),
-            (3, 0, "d", "d==4", "==", "4", None, (3, 40, 41)),
-            (3, 0, "e", "e==5", "==", "5", None, (3, 64, 65)),
+            (2, 0, "a", "a==1", "==", "1", (2, 37, 38)),
+            (2, 0, "b", "b==2", "==", "2", (2, 63, 64)),
+            (2, 0, "c", "c==3", "==", "3", (2, 92, 93)),
+            (3, 0, "d", "d==4", "==", "4", (3, 40, 41)),
+            (3, 0, "e", "e==5", "==", "5", (3, 64, 65)),
         ],
         id="shell-operators-and-keywords",
     ),
     pytest.param(
         "FROM python:3.11\nRUN pip install a==1 > /dev/null 2>&1 < x==2 && pip install b==3 >log &>all c==4\n",
         [
-            (2, 0, "a", "a==1", "==", "1", None, (2, 19, 20)),
-            (2, 0, "b", "b==3", "==", "3", None, (2, 63, 64)),
-            (2, 0, "c", "c==4", "==", "4", None, (2, 79, 80)),
+            (2, 0, "a", "a==1", "==", "1", (2, 19, 20)),
+            (2, 0, "b", "b==3", "==", "3", (2, 63, 64)),
+            (2, 0, "c", "c==4", "==", "4", (2, 79, 80)),
         ],
         id="redirections",
     ),
@@ -293,14 +290,14 @@ PIN_CASES = [
         "FROM python:3.11\n"
         "RUN pip install a==1 b#==2 # c==3 \\\n"
         "    && pip install d==4\n",
-        [(2, 0, "a", "a==1", "==", "1", None, (2, 19, 20))],
+        [(2, 0, "a", "a==1", "==", "1", (2, 19, 20))],
         id="shell-comment-runs-to-the-end-of-the-joined-line",
     ),
     pytest.param(
         'FROM python:3.11\nRUN ["pip", "install", "--no-cache-dir", "mlflow==3.4.0", "a\\u003d=1.0"]\n',
         [
-            (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", None, (2, 50, 55)),
-            (2, 0, "a", "a==1.0", "==", "1.0", None, (2, 67, 70)),
+            (2, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", (2, 50, 55)),
+            (2, 0, "a", "a==1.0", "==", "1.0", (2, 67, 70)),
         ],
         id="exec-form",
     ),
@@ -312,8 +309,8 @@ PIN_CASES = [
     pytest.param(
         'FROM python:3.11\nARG V=1.0\nRUN ["/bin/sh", "-ec", "pip install a==$V && pip install b==2"]\n',
         [
-            (3, 0, "a", "a==$V", "==", "1.0", "V", (2, 6, 9)),
-            (3, 0, "b", "b==2", "==", "2", None, (3, 60, 61)),
+            (3, 0, "a", "a==$V", "==", "1.0", (2, 6, 9)),
+            (3, 0, "b", "b==2", "==", "2", (3, 60, 61)),
         ],
         id="exec-form-running-a-shell",
     ),
@@ -321,7 +318,7 @@ PIN_CASES = [
         "FROM python:3.11\n"
         "RUN --mount=type=cache,target=/root/.cache \\\n"
         "    --network=default pip install a==1\n",
-        [(3, 0, "a", "a==1", "==", "1", None, (3, 37, 38))],
+        [(3, 0, "a", "a==1", "==", "1", (3, 37, 38))],
         id="run-flags",
     ),
     pytest.param(
@@ -336,9 +333,9 @@ PIN_CASES = [
         "PY\n"
         "RUN pip install d==4\n",
         [
-            (4, 0, "a", "a==1", "==", "1", None, (4, 15, 16)),
-            (5, 0, "b", "b==2", "==", "2", None, (5, 7, 8)),
-            (10, 0, "d", "d==4", "==", "4", None, (10, 19, 20)),
+            (4, 0, "a", "a==1", "==", "1", (4, 15, 16)),
+            (5, 0, "b", "b==2", "==", "2", (5, 7, 8)),
+            (10, 0, "d", "d==4", "==", "4", (10, 19, 20)),
         ],
         id="heredocs",
     ),
@@ -476,7 +473,7 @@ def test_realistic_options_with_values() -> None:
         "    --extra-index-url=https://y/simple --only-binary :all: mlflow==3.4.0\n"
     )
     df = parse(text)
-    assert pin_rows(df) == [(3, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", None, (3, 67, 72))]
+    assert pin_rows(df) == [(3, 0, "mlflow", "mlflow==3.4.0", "==", "3.4.0", (3, 67, 72))]
     assert install_rows(df) == [(2, 0, "constraints.txt", "-c", False)]
 
 
@@ -508,9 +505,9 @@ def test_stages() -> None:
         Stage(3, None, "python:3.11", 12),
     )
     assert pin_rows(df) == [
-        (7, 1, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", "MLFLOW_VERSION", (3, 19, 24)),
-        (10, 2, "gunicorn", "gunicorn==21.2.0", "==", "21.2.0", None, (10, 26, 32)),
-        (13, 3, "other", "other==${MLFLOW_VERSION}", "==", None, "MLFLOW_VERSION", (0, 0, 0)),
+        (7, 1, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", (3, 19, 24)),
+        (10, 2, "gunicorn", "gunicorn==21.2.0", "==", "21.2.0", (10, 26, 32)),
+        (13, 3, "other", "other==${MLFLOW_VERSION}", "==", None, (0, 0, 0)),
     ]
     assert install_rows(df) == [(4, 0, "base.txt", "-r", False)]
 
@@ -540,8 +537,8 @@ def test_crlf_and_missing_final_newline() -> None:
     text = "FROM python:3.11\r\nARG V=1.0\r\nRUN pip install \\\r\n    a==$V \\\r\n    b==2.0"
     df = parse(text)
     assert pin_rows(df) == [
-        (4, 0, "a", "a==$V", "==", "1.0", "V", (2, 6, 9)),
-        (5, 0, "b", "b==2.0", "==", "2.0", None, (5, 7, 10)),
+        (4, 0, "a", "a==$V", "==", "1.0", (2, 6, 9)),
+        (5, 0, "b", "b==2.0", "==", "2.0", (5, 7, 10)),
     ]
     assert replace_version(text, df.pins[0], "1.1") == (
         "FROM python:3.11\r\nARG V=1.1\r\nRUN pip install \\\r\n    a==$V \\\r\n    b==2.0"
@@ -554,7 +551,7 @@ def test_crlf_and_missing_final_newline() -> None:
 def test_byte_order_mark_and_escape_directive() -> None:
     text = "\ufeff# escape=`\nFROM python:3.11\nRUN pip install `\n    a==1.0 C:\\x\n"
     df = parse(text)
-    assert pin_rows(df) == [(4, 0, "a", "a==1.0", "==", "1.0", None, (4, 7, 10))]
+    assert pin_rows(df) == [(4, 0, "a", "a==1.0", "==", "1.0", (4, 7, 10))]
 
 
 def test_lenient_on_odd_input() -> None:
@@ -700,14 +697,6 @@ def test_replace_version_refuses(parsed: str, text: str, new_version: str) -> No
         pytest.param("docker-compose.yml", False, id="compose"),
     ],
 )
-def test_is_dockerfile_name(name: str, expected: bool) -> None:
-    assert is_dockerfile_name(name) is expected
-
-
-def test_default_globs() -> None:
-    assert DEFAULT_GLOBS == (
-        "**/Dockerfile",
-        "**/Dockerfile.*",
-        "**/*.Dockerfile",
-        "**/*Dockerfile",
-    )
+def test_dockerfile_paths_with_the_default_globs(name: str, expected: bool) -> None:
+    found = dockerfile_paths([PurePosixPath(name)], DEFAULT_DOCKERFILES)
+    assert found == ((PurePosixPath(name),) if expected else ())

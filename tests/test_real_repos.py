@@ -496,7 +496,7 @@ def test_json_report_even_when_the_check_cannot_run(make_repo: MakeRepo) -> None
 def test_versions_that_exist_for_another_python_are_not_missing(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
-    from pinsync.wheelhouse import Dist, build_wheel
+    from bench.wheelhouse import Dist, build_wheel
 
     repo = make_repo({"requirements.in": "modern\n"})
     wheel = build_wheel(Dist("modern", "1.0"), tmp_path / "w")
@@ -599,3 +599,27 @@ def test_bump_keeps_omitted_pins_out(make_repo: MakeRepo, all_wheels: Path) -> N
     assert "mlflow==" not in test_txt and "numpy==1.1" in test_txt
     code, report = check(repo, "--offline")
     assert code == 0 and kinds(report, "warning") == [], report
+
+
+@pytest.mark.parametrize(
+    ("config", "found"),
+    [
+        pytest.param("", False, id="unknown-command-is-not-pip"),
+        pytest.param('[tool.pinsync]\npip-wrappers = ["pip-install"]\n', True, id="declared-wrapper"),
+    ],
+)
+def test_pip_wrapper_scripts_are_read_when_declared(
+    make_repo: MakeRepo, config: str, found: bool
+) -> None:
+    """warehouse installs through its own `pip-install` script."""
+    repo = make_repo(
+        {
+            "requirements.in": "mlflow==2.9.0\n",
+            "Dockerfile": "FROM python:3.11\nCOPY requirements.txt .\nRUN pip-install mlflow==3.4.0\n",
+        }
+    )
+    repo.pinsync("lock")
+    repo.write({"pyproject.toml": repo.read("pyproject.toml") + config})
+    code, report = check(repo, "--offline")
+    assert (("Dockerfile", "mlflow", "dockerfile-pin") in kinds(report, "error")) is found
+    assert code == (1 if found else 0)

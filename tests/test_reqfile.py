@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from pinsync.errors import ParseError
 from pinsync.reqfile import Entry, Include, OptionLine, ReqFile, parse_requirements
@@ -420,10 +421,10 @@ def mixed_spellings_reqfile() -> ReqFile:
         pytest.param("flask", None, id="absent"),
     ],
 )
-def test_entry_finds_a_name_in_any_spelling(
+def test_pins_find_a_name_in_any_spelling(
     mixed_spellings_reqfile: ReqFile, asked: str, expected_line: int | None
 ) -> None:
-    found = mixed_spellings_reqfile.entry(asked)
+    found = mixed_spellings_reqfile.pins().get(canonicalize_name(asked))
     assert (found.line if found else None) == expected_line
 
 

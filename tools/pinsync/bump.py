@@ -10,13 +10,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .check import dockerfiles
 from .compiler import find_python, run_compile
 from .discovery import matches
 from .dockerfile import replace_version as replace_dockerfile_version
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
-from .lock import LockRequest, Outcome, compile_targets
 from .lockfile import parse_lockfile, pin_changes
 from .pinsites import (
     find_generic_pins,
@@ -24,6 +22,7 @@ from .pinsites import (
     find_pyproject_requirements,
     replace_versions,
 )
+from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
 from .reqfile import Entry
 from .stage import Change, Stage, commit
@@ -178,7 +177,7 @@ def run_bump(
             texts[path] = text
             edits.extend(Edit(path, e.line, e.pinned_version) for e in entries if e.pinned_version)
 
-    for df in dockerfiles(repo):
+    for df in repo.dockerfiles():
         sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
         if not sites:
             continue

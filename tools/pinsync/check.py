@@ -18,13 +18,13 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, toolchain
-from .discovery import matches
+from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
     LockFile,
     inputs_digest,
-    output_digest,
     parse_lockfile,
+    stamp_state,
     strip_stamp,
     via_annotations,
 )
@@ -257,11 +257,13 @@ def check_stamp(
 ) -> tuple[bool, list[Finding]]:
     """Kind 3 offline: (vouched for?, findings). A lock without a stamp is not vouched for."""
     out = target.output.as_posix()
-    if lock.stamp is None or not lock.stamp.current:
-        # An older pinsync's stamp cannot be verified; the lock counts as unstamped
-        # (the next `lock` restamps it) rather than as edited.
-        return False, []
-    if lock.stamp.output != output_digest(lock.text):
+
+    def digest() -> str:
+        closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
+        return inputs_digest(target, closure, repo.config.pip_tools, *toolchain(target.tool))
+
+    state = stamp_state(lock, digest)
+    if state == "edited":
         return False, [
             Finding(
                 out,
@@ -273,9 +275,7 @@ def check_stamp(
                 f"run `{FIX_LOCK}`",
             )
         ]
-    closure = [repo.sources[p] for p in repo.graph.closure[target.output] if p in repo.sources]
-    digest = inputs_digest(target, closure, repo.config.pip_tools, *toolchain(target.tool))
-    if lock.stamp.inputs != digest:
+    if state == "stale":
         changed = ", ".join(p.as_posix() for p in repo.graph.closure[target.output])
         return False, [
             Finding(
@@ -287,7 +287,7 @@ def check_stamp(
                 f"{out} is older than its inputs ({changed}) or its compile options; run `{FIX_LOCK}`",
             )
         ]
-    return True, []
+    return state == "fresh", []
 
 
 # --- Dockerfiles ----------------------------------------------------------------
@@ -517,7 +517,7 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
     """Compile `targets` into a stage and compare with the repository's locks."""
     findings: list[Finding] = []
     selected = frozenset(t.output for t in targets)
-    from .lock import LockRequest, compile_targets
+    from .recompile import LockRequest, compile_targets
     from .stage import Stage
 
     with Stage(repo.root, selected) as stage:
@@ -570,7 +570,6 @@ def _why_not_reresolved(
         )
     if target.python != CURRENT:
         from .compiler import find_python
-        from .errors import InterpreterNotFound
 
         try:
             find_python(target.python)
@@ -582,19 +581,6 @@ def _why_not_reresolved(
                 f"{target.python} to have it re-resolved)",
             )
     return None
-
-
-def dockerfiles(repo: Repo) -> list[Dockerfile]:
-    paths = [
-        p
-        for p in repo.files
-        if matches(p, repo.config.dockerfiles) and not p.name.endswith(".dockerignore")
-    ]
-    if not paths:
-        return []
-    from .dockerfile import parse_dockerfile
-
-    return [parse_dockerfile(p, repo.read(p)) for p in paths]
 
 
 def declared_contexts(repo: Repo) -> dict[PurePosixPath, PurePosixPath]:
@@ -623,7 +609,7 @@ def _check_images(
         if path.suffix == ".txt" and path not in any_pins:
             try:
                 any_pins[path] = parse_requirements(path, repo.read(path)).pins()
-            except ValueError:
+            except PinsyncError:  # not a requirements file after all (or not text)
                 continue
     declared = declared_contexts(repo)
     for df in images:
@@ -690,7 +676,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             severity: Severity = "warning" if why_not[0] == "wrong-python" else "info"
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
-    images = dockerfiles(repo)
+    images = repo.dockerfiles()
     if images:
         findings.extend(_check_images(repo, images, lock_pins))
     findings.extend(check_layers(repo, lock_pins))

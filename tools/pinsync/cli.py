@@ -18,7 +18,7 @@ from .repo import load_repo
 from .stage import InterruptedAfterCommit
 
 if TYPE_CHECKING:
-    from .lock import Outcome
+    from .recompile import Outcome
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -110,7 +110,8 @@ def _print_outcome(outcome: Outcome) -> None:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from .lock import LockRequest, run_lock
+    from .lock import run_lock
+    from .recompile import LockRequest
     from .stage import repo_lock
 
     root = _root(args.root)

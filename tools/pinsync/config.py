@@ -49,7 +49,8 @@ class Config:
     # The `[tool.pip-tools]` table, which pip-compile reads itself; kept so that a
     # change to it makes every lock stale.
     pip_tools: Mapping[str, Any] | None = None
-    present: bool = False  # whether a [tool.pinsync] table exists at all
+    # Commands that behave like `pip install` (warehouse's `pip-install` script).
+    pip_wrappers: tuple[str, ...] = ()
     # Dockerfile -> its build context, both relative to the root; beats compose files.
     docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
 
@@ -66,6 +67,7 @@ _KEYS = {
     "custom-compile-command",
     "jobs",
     "docker-contexts",
+    "pip-wrappers",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -138,7 +140,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         custom_compile_command=command,
         jobs=jobs,
         pip_tools=pip_tools_table,
-        present=True,
+        pip_wrappers=_strings(table, "pip-wrappers", "[tool.pinsync]") or (),
     )
 
 

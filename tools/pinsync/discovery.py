@@ -89,3 +89,12 @@ def matches(path: PurePosixPath, patterns: Iterable[str]) -> bool:
         if pattern.startswith("**/") and fnmatch.fnmatchcase(text, pattern[3:]):
             return True
     return False
+
+
+def dockerfile_paths(
+    files: Iterable[PurePosixPath], patterns: Iterable[str]
+) -> tuple[PurePosixPath, ...]:
+    """The one rule for which files are Dockerfiles: the config's globs, ignore files aside."""
+    globs = tuple(patterns)
+    # `Dockerfile.dockerignore` is the ignore file BuildKit reads beside a Dockerfile.
+    return tuple(p for p in files if matches(p, globs) and not p.name.endswith(".dockerignore"))

@@ -14,28 +14,14 @@ import posixpath
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .config import DEFAULT_DOCKERFILES
 from .errors import BumpError, ParseError
 from .reqfile import _INCLUDE_FLAGS, exact_pin
-
-DEFAULT_GLOBS = DEFAULT_DOCKERFILES
-_NAME_PATTERNS = tuple(glob.removeprefix("**/") for glob in DEFAULT_GLOBS)
-
-
-def is_dockerfile_name(name: str) -> bool:
-    """Whether a file name (or path) matches DEFAULT_GLOBS, case-sensitively like the globs."""
-    base = name.rsplit("/", 1)[-1]
-    # `Dockerfile.dockerignore` is the per-Dockerfile ignore file BuildKit reads, not a Dockerfile.
-    if base.endswith(".dockerignore"):
-        return False
-    return any(fnmatchcase(base, pattern) for pattern in _NAME_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +43,6 @@ class PinSite:
     raw: str
     operator: str
     version: str | None
-    variable: str | None
     edit_line: int
     edit_start: int
     edit_end: int
@@ -168,7 +153,6 @@ _PLAIN_VERSION = re.compile(r"[A-Za-z0-9._+!-]+")
 class _Src:
     line: int
     col: int
-    via: str | None = None  # the outermost variable the character was substituted through
     unknown: bool = False  # part of a reference (or command substitution) with no known value
 
 
@@ -454,7 +438,7 @@ class _Lexer:
         t = self.text.text
         end = t.find("`", self.i + 1)
         end = len(t) if end < 0 else end + 1
-        self._unknown(self.i, end, None, dynamic=True)
+        self._unknown(self.i, end, dynamic=True)
         self.i = end
 
     def _dollar(self, *, quoted: bool) -> None:
@@ -466,22 +450,22 @@ class _Lexer:
             end = _closing(t, i + 1) + 1
             braced = _BRACED.fullmatch(t, i + 2, end - 1)
             if braced is None:
-                self._unknown(i, end, None)  # ${#V}, ${V%x}...: not worth evaluating
+                self._unknown(i, end)  # ${#V}, ${V%x}...: not worth evaluating
             else:
                 self._braced(braced, end, quoted=quoted)
         elif nxt == "(" and self.shell:
             end = _closing(t, i + 1) + 1
-            self._unknown(i, end, None, dynamic=True)
+            self._unknown(i, end, dynamic=True)
         elif name is not None:
             end = name.end()
             value = self.env.get(name[0])
             if value is None:
-                self._unknown(i, end, name[0])
+                self._unknown(i, end)
             else:
                 self._emit(value, name[0], end, quoted=quoted)
         elif nxt and nxt in _SPECIAL_PARAMS and self.shell:
             end = i + 2
-            self._unknown(i, end, None)
+            self._unknown(i, end)
         else:
             end = i + 1
             self._add("$", self.text.src[i])
@@ -492,7 +476,7 @@ class _Lexer:
         value = self.env.get(name)
         if op is None or op.endswith("?"):
             if value is None:
-                self._unknown(self.i, end, name)
+                self._unknown(self.i, end)
             else:
                 self._emit(value, name, end, quoted=quoted)
             return
@@ -513,13 +497,13 @@ class _Lexer:
                     self.raw.append(ref)
                 self._end_word()
             else:
-                self._add(ch, replace(src, via=name), raw=False)
+                self._add(ch, src, raw=False)
         if self.start >= 0:
             self.raw.append(ref)
 
-    def _unknown(self, start: int, end: int, via: str | None, *, dynamic: bool = False) -> None:
+    def _unknown(self, start: int, end: int, *, dynamic: bool = False) -> None:
         for k in range(start, min(end, len(self.text.text))):
-            self._add(self.text.text[k], replace(self.text.src[k], via=via, unknown=True))
+            self._add(self.text.text[k], replace(self.text.src[k], unknown=True))
         self.dynamic = self.dynamic or dynamic
 
 
@@ -789,7 +773,6 @@ def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
     if not probe.text.startswith(spec.version, at):
         return None
     srcs = probe.src[at : at + len(spec.version)]
-    variable = next((src.via for src in srcs if src.via is not None), None)
     known = not any(src.unknown for src in srcs)
     edit_line, edit_start, edit_end = _span(srcs) if known else (0, 0, 0)
     return PinSite(
@@ -800,7 +783,6 @@ def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
         raw=word.raw,
         operator=spec.operator,
         version=spec.version if known else None,
-        variable=variable,
         edit_line=edit_line,
         edit_start=edit_start,
         edit_end=edit_end,

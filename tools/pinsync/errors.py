@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import PurePath
 
 
-class PinsyncError(ValueError):
-    """Root of every error pinsync raises on purpose."""
+class PinsyncError(Exception):
+    """Root of every error pinsync raises on purpose.
+
+    A plain Exception, not a ValueError: a stray ValueError from a library is a bug
+    to see as a traceback, never to be reported as a malformed file.
+    """
 
     exit_code = 2
 

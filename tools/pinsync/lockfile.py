@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -259,6 +259,26 @@ def strip_stamp(text: str) -> str:
 
 def output_digest(text: str) -> str:
     return hashlib.sha256(strip_stamp(text).encode()).hexdigest()[:24]
+
+
+StampState = Literal["none", "edited", "stale", "fresh"]
+
+
+def stamp_state(lock: LockFile, inputs: Callable[[], str]) -> StampState:
+    """The one stamp rule: does this lock's stamp vouch for it, and if not, why not.
+
+    `inputs` computes the current inputs digest; it is called only once the file
+    itself matches its stamp, since hashing the inputs is the costly half. A stamp
+    of an older pinsync counts as none (the next `lock` restamps it), not as an edit.
+    """
+    stamp = lock.stamp
+    if stamp is None or not stamp.current:
+        return "none"
+    if stamp.output != output_digest(lock.text):
+        return "edited"
+    if stamp.inputs != inputs():
+        return "stale"
+    return "fresh"
 
 
 def with_stamp(text: str, inputs_digest: str) -> str:

@@ -9,14 +9,18 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from .compiler import CURRENT
 from .config import Config, load_config
-from .discovery import list_files, matches
+from .discovery import dockerfile_paths, list_files, matches
 from .errors import GraphError, PinsyncError
 from .graph import Graph, Invocation, Target, build_graph
 from .lockfile import Header, LockFile, infer_options, parse_header, parse_lockfile
 from .reqfile import ReqFile, parse_requirements
+
+if TYPE_CHECKING:
+    from .dockerfile import Dockerfile
 
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
 
@@ -35,6 +39,17 @@ class Repo:
 
     def read(self, path: PurePosixPath) -> str:
         return read_text(self.root, path)
+
+    def dockerfiles(self) -> list[Dockerfile]:
+        """Every Dockerfile the config's globs name, parsed."""
+        paths = dockerfile_paths(self.files, self.config.dockerfiles)
+        if not paths:
+            return []
+        # Imported here: a repository without Dockerfiles never pays for the parser.
+        from .dockerfile import parse_dockerfile
+
+        wrappers = self.config.pip_wrappers
+        return [parse_dockerfile(p, self.read(p), pip_wrappers=wrappers) for p in paths]
 
 
 def read_text(root: Path, path: PurePosixPath) -> str:

@@ -117,11 +117,6 @@ class ReqFile:
     def _pins(self) -> dict[NormalizedName, Entry]:
         return {e.name: e for e in self.entries if e.name is not None}
 
-    def entry(self, name: str) -> Entry | None:
-        """The first entry for `name`, in any spelling."""
-        wanted = canonicalize_name(name)
-        return next((e for e in self.entries if e.name == wanted), None)
-
 
 @dataclass(frozen=True)
 class LogicalLine:

@@ -30,12 +30,12 @@ from importlib.util import find_spec
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from .cli import add_jobs_option
-from .compiler import pip_tools_version, sealed_env
-from .errors import PinsyncError
-from .lockfile import strip_stamp
-from .reqfile import parse_requirements
-from .wheelhouse import Dist, build_wheelhouse
+from bench.wheelhouse import Dist, build_wheelhouse
+from pinsync.cli import add_jobs_option
+from pinsync.compiler import pip_tools_version, sealed_env
+from pinsync.errors import PinsyncError
+from pinsync.lockfile import strip_stamp
+from pinsync.reqfile import parse_requirements
 
 TOOLS = Path(__file__).resolve().parent.parent
 Goal = Literal["faster", "within"]
@@ -694,7 +694,3 @@ def _run(
         tuple(notes),
     )
     return report, extra
-
-
-if __name__ == "__main__":
-    sys.exit(main())
