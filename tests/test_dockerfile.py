@@ -14,9 +14,9 @@ from pinsync.dockerfile import (
     PinSite,
     Stage,
     parse_dockerfile,
-    replace_version,
 )
-from pinsync.errors import BumpError, ParseError
+from pinsync.edits import check_version, splice
+from pinsync.errors import EditError, ParseError
 
 PATH = PurePosixPath("docker/Dockerfile")
 
@@ -48,6 +48,14 @@ def assert_spans_hold_versions(text: str, pins: Sequence[PinSite]) -> None:
 
 def parse(text: str) -> Dockerfile:
     return parse_dockerfile(PATH, text)
+
+
+def replace_version(text: str, site: PinSite, new_version: str) -> str:
+    """What bump does with one Dockerfile pin: the one version rule, then the one splice."""
+    check_version(site.operator, new_version)
+    if site.span is None:
+        raise EditError(f"{site.raw}: no single literal holds the version")
+    return splice(text, [site.span], new_version)
 
 
 # --- pip spellings ------------------------------------------------------------------------
@@ -675,7 +683,7 @@ REFUSED_CASES = [
 @pytest.mark.parametrize(("parsed", "text", "new_version"), REFUSED_CASES)
 def test_replace_version_refuses(parsed: str, text: str, new_version: str) -> None:
     site = parse(parsed).pins[0]
-    with pytest.raises(BumpError):
+    with pytest.raises(EditError):
         replace_version(text, site, new_version)
 
 

@@ -9,14 +9,14 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from pinsync.errors import BumpError, ParseError
+from pinsync.edits import check_version, splice
+from pinsync.errors import EditError, ParseError
 from pinsync.pinsites import (
     PyprojectRequirement,
     TextPin,
     find_generic_pins,
     find_pyproject_pins,
     find_pyproject_requirements,
-    replace_versions,
 )
 
 PYPROJECT = PurePosixPath("pyproject.toml")
@@ -431,20 +431,20 @@ REPLACE_CASES = [
 
 
 @pytest.mark.parametrize(("finder", "text", "name", "expected"), REPLACE_CASES)
-def test_replace_versions(finder: Finder, text: str, name: str, expected: str) -> None:
+def test_splice(finder: Finder, text: str, name: str, expected: str) -> None:
     chosen = [p for p in finder(PYPROJECT, text) if p.name == name]
-    assert replace_versions(text, chosen, "3.5.1") == expected
+    assert splice(text, [p.span for p in chosen], "3.5.1") == expected
 
 
-def test_replace_versions_without_pins_is_identity() -> None:
+def test_splice_without_pins_is_identity() -> None:
     text = "a\r\nb\n\nc"
-    assert replace_versions(text, [], "1.0") == text
+    assert splice(text, [], "1.0") == text
 
 
-def test_replace_versions_duplicate_pins_replaced_once() -> None:
+def test_splice_duplicate_pins_replaced_once() -> None:
     text = "pip install a==1.0\n"
     pins = find_generic_pins(WORKFLOW, text)
-    assert replace_versions(text, [*pins, *pins], "2.0") == "pip install a==2.0\n"
+    assert splice(text, [p.span for p in [*pins, *pins]], "2.0") == "pip install a==2.0\n"
 
 
 BUMP_ERRORS = [
@@ -458,25 +458,25 @@ BUMP_ERRORS = [
 
 
 @pytest.mark.parametrize(("text", "new_version", "message"), BUMP_ERRORS)
-def test_replace_versions_rejects_bad_versions(text: str, new_version: str, message: str) -> None:
+def test_splice_rejects_bad_versions(text: str, new_version: str, message: str) -> None:
     pins = find_generic_pins(WORKFLOW, text)
-    with pytest.raises(BumpError) as caught:
-        replace_versions(text, pins, new_version)
+    with pytest.raises(EditError) as caught:
+        check_version(pins[0].operator, new_version)
     assert str(caught.value) == message
 
 
-def test_replace_versions_rejects_stale_pin() -> None:
+def test_splice_rejects_stale_pin() -> None:
     pins = find_generic_pins(WORKFLOW, "a==1.0\n")
-    with pytest.raises(BumpError) as caught:
-        replace_versions("a==1.1\n", pins, "2.0")
+    with pytest.raises(EditError) as caught:
+        splice("a==1.1\n", [p.span for p in pins], "2.0")
     assert str(caught.value) == ".github/workflows/ci.yml:1: '1.0' is no longer where it was found"
 
 
-def test_replace_versions_rejects_overlapping_pins() -> None:
+def test_splice_rejects_overlapping_pins() -> None:
     # Two spans over the same bytes can only come from a caller mixing up pins.
     name = canonicalize_name("a")
     pin = TextPin(WORKFLOW, 1, 3, 6, name, "==", "1.0", "a==1.0", "")
     shorter = TextPin(WORKFLOW, 1, 3, 5, name, "==", "1.", "a==1.", "")
-    with pytest.raises(BumpError) as caught:
-        replace_versions("a==1.0\n", [pin, shorter], "2.0")
+    with pytest.raises(EditError) as caught:
+        splice("a==1.0\n", [pin.span, shorter.span], "2.0")
     assert str(caught.value) == ".github/workflows/ci.yml:1: pins overlap"

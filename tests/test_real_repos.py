@@ -605,7 +605,9 @@ def test_bump_keeps_omitted_pins_out(make_repo: MakeRepo, all_wheels: Path) -> N
     ("config", "found"),
     [
         pytest.param("", False, id="unknown-command-is-not-pip"),
-        pytest.param('[tool.pinsync]\npip-wrappers = ["pip-install"]\n', True, id="declared-wrapper"),
+        pytest.param(
+            '[tool.pinsync]\npip-wrappers = ["pip-install"]\n', True, id="declared-wrapper"
+        ),
     ],
 )
 def test_pip_wrapper_scripts_are_read_when_declared(

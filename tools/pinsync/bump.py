@@ -12,19 +12,14 @@ from packaging.version import InvalidVersion, Version
 
 from .compiler import find_python, run_compile
 from .discovery import matches
-from .dockerfile import replace_version as replace_dockerfile_version
+from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
 from .lockfile import parse_lockfile, pin_changes
-from .pinsites import (
-    find_generic_pins,
-    find_pyproject_pins,
-    find_pyproject_requirements,
-    replace_versions,
-)
+from .pinsites import find_generic_pins, find_pyproject_pins, find_pyproject_requirements
 from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
-from .reqfile import Entry
+from .reqfile import Entry, exact_pin
 from .stage import Change, Stage, commit
 
 
@@ -68,47 +63,34 @@ def validate(name: str, version: str) -> tuple[NormalizedName, Version]:
         parsed = Version(version)
     except InvalidVersion:
         raise BumpError(f"{version!r} is not a valid version") from None
+    check_version("==", version)  # the same rule every edit applies, before any work
     return canonicalize_name(name), parsed
 
 
-def _version_span(line: str, entry: Entry) -> tuple[int, int] | None:
-    """Columns of the version literal of `entry`'s `==`/`===` pin on its physical line."""
-    version = entry.pinned_version
-    if version is None:
-        return None
-    for op in ("===", "=="):
-        at = line.find(op)
-        while at >= 0:
-            start = at + len(op)
-            while start < len(line) and line[start] in " \t":
-                start += 1
-            if line.startswith(version, start):
-                return start, start + len(version)
-            at = line.find(op, at + 1)
-    return None
-
-
-def edit_requirement_file(
+def requirement_spans(
     path: PurePosixPath, text: str, entries: Iterable[Entry], version: Version
-) -> str:
-    lines = text.splitlines(keepends=True)
+) -> list[Span]:
+    """Where each exact pin of `entries` holds its version; a range that excludes
+    `version` is refused, one that admits it is left alone."""
+    lines = text.split("\n")
+    spans: list[Span] = []
     for entry in entries:
-        if entry.pinned_version is None:
+        pinned = exact_pin(entry.specifier)
+        if pinned is None:
             if entry.specifier and not entry.specifier.contains(version, prereleases=True):
                 raise BumpError(
                     f"{path}:{entry.line}: {entry.text!r} excludes {version}; "
                     "widen it by hand, then bump"
                 )
             continue
-        for number in range(entry.line, entry.end_line + 1):
-            span = _version_span(lines[number - 1], entry)
-            if span is not None:
-                raw = lines[number - 1]
-                lines[number - 1] = raw[: span[0]] + str(version) + raw[span[1] :]
+        for number in range(entry.line, min(entry.end_line, len(lines)) + 1):
+            found = version_span(lines[number - 1], pinned.operator, pinned.version)
+            if found is not None:
+                spans.append(Span(path, number, *found, pinned.version))
                 break
         else:
             raise BumpError(f"{path}:{entry.line}: cannot find the version in {entry.text!r}")
-    return "".join(lines)
+    return spans
 
 
 def _missing_version(stage: Stage, template: Target, name: str, version: str) -> str | None:
@@ -172,7 +154,7 @@ def run_bump(
         if not entries:
             continue
         original = repo.read(path)
-        text = edit_requirement_file(path, original, entries, parsed)
+        text = splice(original, requirement_spans(path, original, entries, parsed), new)
         if text != original:
             texts[path] = text
             edits.extend(Edit(path, e.line, e.pinned_version) for e in entries if e.pinned_version)
@@ -181,11 +163,8 @@ def run_bump(
         sites = [p for p in df.pins if p.name == canonical and p.edit_line and p.version != new]
         if not sites:
             continue
-        text = repo.read(df.path)
-        # Several pins may share one ARG default; that literal is edited once.
-        spans = {(p.edit_line, p.edit_start, p.edit_end): p for p in sites}
-        for key in sorted(spans, reverse=True):
-            text = replace_dockerfile_version(text, spans[key], new)
+        # Several pins may share one ARG default; splice edits that literal once.
+        text = splice(repo.read(df.path), [s.span for s in sites if s.span is not None], new)
         edits.extend(Edit(df.path, site.line, site.version or "") for site in sites)
         texts[df.path] = text
 
@@ -205,7 +184,7 @@ def run_bump(
             if p.name == canonical and p.version != new
         ]
         if pins:
-            texts[pyproject] = replace_versions(text, pins, new)
+            texts[pyproject] = splice(text, [p.span for p in pins], new)
             edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
 
     for path in repo.files if repo.config.pin_sites else ():
@@ -215,7 +194,7 @@ def run_bump(
                 p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new
             ]
             if pins:
-                texts[path] = replace_versions(text, pins, new)
+                texts[path] = splice(text, [p.span for p in pins], new)
                 edits.extend(Edit(path, p.line, p.version) for p in pins)
 
     holding = {out for out, lock in repo.locks.items() if canonical in lock.pins()}

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, Specifier
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .errors import BumpError, ParseError
+from .edits import Span, version_span
+from .errors import ParseError
 from .reqfile import _INCLUDE_FLAGS, exact_pin
 
 
@@ -46,6 +46,13 @@ class PinSite:
     edit_line: int
     edit_start: int
     edit_end: int
+
+    @property
+    def span(self) -> Span | None:
+        """Where to edit the version: None when no single literal holds it."""
+        if self.edit_line == 0 or self.version is None:
+            return None
+        return Span(self.file, self.edit_line, self.edit_start, self.edit_end, self.version)
 
 
 @dataclass(frozen=True)
@@ -113,37 +120,6 @@ def parse_dockerfile(
     return Dockerfile(
         path, tuple(parser.stages), tuple(parser.pins), tuple(parser.installs), tuple(parser.copies)
     )
-
-
-def replace_version(text: str, site: PinSite, new_version: str) -> str:
-    """`text` with the version literal of `site` replaced and every other byte kept.
-
-    When the version comes from an ARG/ENV default, that default is what changes, so
-    every other use of the variable follows it.
-    """
-    where = f"{site.file}:{site.line}: {site.raw}"
-    if site.edit_line == 0 or site.version is None:
-        raise BumpError(f"{where}: the version is not written as one literal that can be edited")
-    try:
-        valid = Specifier(site.operator + new_version).version == new_version
-    except InvalidSpecifier:
-        valid = False
-    # `===` takes any text; only what needs no quoting in a Dockerfile or sh may go in place.
-    if not valid or not _PLAIN_VERSION.fullmatch(new_version):
-        raise BumpError(f"{where}: {new_version!r} is not a version for {site.operator}")
-    lines = text.split("\n")
-    if site.edit_line > len(lines):
-        raise BumpError(f"{where}: line {site.edit_line} is past the end of the file")
-    line = lines[site.edit_line - 1]
-    if line[site.edit_start : site.edit_end] != site.version:
-        raise BumpError(
-            f"{where}: line {site.edit_line} no longer holds {site.version}; the file changed"
-        )
-    lines[site.edit_line - 1] = line[: site.edit_start] + new_version + line[site.edit_end :]
-    return "\n".join(lines)
-
-
-_PLAIN_VERSION = re.compile(r"[A-Za-z0-9._+!-]+")
 
 
 # --- Characters that remember where they were written -------------------------------------
@@ -764,15 +740,10 @@ def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
     name_at = probe.text.find(req.name)
     if name_at < 0 or any(src.unknown for src in probe.src[name_at : name_at + len(req.name)]):
         return None
-    at = probe.text.find(spec.operator, name_at + len(req.name))
-    if at < 0:
+    found = version_span(probe.text, spec.operator, spec.version, name_at + len(req.name))
+    if found is None:
         return None
-    at += len(spec.operator)
-    while at < len(probe.text) and probe.text[at].isspace():
-        at += 1
-    if not probe.text.startswith(spec.version, at):
-        return None
-    srcs = probe.src[at : at + len(spec.version)]
+    srcs = probe.src[found[0] : found[1]]
     known = not any(src.unknown for src in srcs)
     edit_line, edit_start, edit_end = _span(srcs) if known else (0, 0, 0)
     return PinSite(

@@ -42,5 +42,9 @@ class InterpreterNotFound(PinsyncError):
     """The Python version a lock is compiled for is not installed here."""
 
 
+class EditError(PinsyncError):
+    """A text edit that cannot be applied as asked; the text was not changed."""
+
+
 class BumpError(PinsyncError):
     """A bump that cannot be applied; nothing was changed."""

@@ -19,17 +19,18 @@ import itertools
 import re
 import string
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
 import tomllib
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .errors import BumpError, ParseError
+from .edits import Span, version_span
+from .errors import ParseError
 from .reqfile import exact_pin
 
 # A key path into the TOML document: table keys, or array indices for array items.
@@ -53,8 +54,6 @@ _TOML_HEX_ESCAPES: Final = {"u": 4, "U": 8, "x": 2}
 _BARE_KEY_CHARS: Final = frozenset(string.ascii_letters + string.digits + "_-")
 # tomllib (<3.14) only reports the position inside its message.
 _TOML_ERROR_LINE: Final = re.compile(r"\s*\(at line (\d+), column \d+\)")
-# Characters that would break the quoting of the file a version is written into.
-_UNSAFE_VERSION_CHARS: Final = frozenset("\"'\\`*,;#")
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,10 @@ class TextPin:
     version: str
     text: str
     where: str
+
+    @property
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.start, self.end, self.version)
 
 
 @dataclass(frozen=True)
@@ -98,23 +101,6 @@ def _exact_pin(req: Requirement) -> tuple[str, str] | None:
     """(operator, version) when `req` is one `==`/`===` specifier without wildcard."""
     spec = exact_pin(req.specifier)
     return (spec.operator, spec.version) if spec is not None else None
-
-
-def _version_span(value: str, operator: str, version: str) -> tuple[int, int] | None:
-    """Where packaging's `version` is in the requirement string `value`.
-
-    The first `==` is the operator: a name and its extras cannot contain `=`, a
-    URL requirement has no specifier, and markers come after the specifier.
-    """
-    at = value.find("==")
-    if at < 0 or not value.startswith(operator, at):
-        return None
-    pos = at + len(operator)
-    while pos < len(value) and value[pos] in " \t":
-        pos += 1
-    if not value.startswith(version, pos):
-        return None
-    return pos, pos + len(version)
 
 
 # --------------------------------------------------------------------------- lines
@@ -540,7 +526,7 @@ def find_pyproject_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
             continue
         operator, version = pin
         value = entry.string.value
-        span = _version_span(value, operator, version)
+        span = version_span(value, operator, version)
         if span is None:
             raise lines.error(path, entry.line, f"cannot locate the version in {value!r}")
         raw_start = entry.string.spans[span[0]][0]
@@ -655,7 +641,7 @@ def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
             except InvalidRequirement:
                 continue
             pin = _exact_pin(req)
-            span = _version_span(value, *pin) if pin else None
+            span = version_span(value, *pin) if pin else None
             if pin is None or span is None:
                 continue
             pins.append(
@@ -672,43 +658,3 @@ def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
                 )
             )
     return tuple(pins)
-
-
-# --------------------------------------------------------------------------- rewriting
-
-
-def _check_new_version(pin: TextPin, new_version: str) -> None:
-    if not new_version or any(ch.isspace() or ch in _UNSAFE_VERSION_CHARS for ch in new_version):
-        raise BumpError(f"{new_version!r} cannot be written as an exact version")
-    try:
-        Specifier(f"{pin.operator}{new_version}")
-    except InvalidSpecifier:
-        raise BumpError(f"{pin.operator}{new_version} is not a valid pin") from None
-
-
-def replace_versions(text: str, pins: Iterable[TextPin], new_version: str) -> str:
-    """`text` with the version of each pin replaced by `new_version`, nothing else changed.
-
-    Raises BumpError when a pin does not match `text` (stale or from another file),
-    when pins overlap, or when `new_version` cannot be written as a pin.
-    """
-    lines = _split_lines(text)
-    by_line: dict[int, set[TextPin]] = {}
-    for pin in pins:
-        _check_new_version(pin, new_version)
-        found = lines[pin.line - 1][pin.start : pin.end] if 1 <= pin.line <= len(lines) else None
-        if found != pin.version:
-            where = f"{pin.file}:{pin.line}"
-            raise BumpError(f"{where}: {pin.version!r} is no longer where it was found")
-        by_line.setdefault(pin.line, set()).add(pin)
-    for number, line_pins in by_line.items():
-        line = lines[number - 1]
-        # Right to left, so that a replacement does not shift the spans still to do.
-        ordered = sorted({(p.start, p.end) for p in line_pins}, reverse=True)
-        for (start, _), (_, left_end) in itertools.pairwise(ordered):
-            if left_end > start:
-                raise BumpError(f"{next(iter(line_pins)).file}:{number}: pins overlap")
-        for start, end in ordered:
-            line = line[:start] + new_version + line[end:]
-        lines[number - 1] = line
-    return "\n".join(lines)
