@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -14,10 +16,38 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "check-lock"]
 
+# What requires-python in pyproject.toml admits; the tests session runs on each of
+# them that this machine has.
+SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
+
+
+def _installed_pythons() -> list[str]:
+    """The supported CPythons found on PATH or among pyenv's versions (made visible on PATH)."""
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = []
+    for version in SUPPORTED:
+        if shutil.which(f"python{version}") is None:
+            builds = sorted(versions.glob(f"{version}.*"), reverse=True)
+            bindir = next(
+                (b / "bin" for b in builds if (b / "bin" / f"python{version}").exists()), None
+            )
+            if bindir is None:
+                continue
+            # nox (and uv under it) look interpreters up on PATH only.
+            os.environ["PATH"] = f"{os.environ.get('PATH', '')}{os.pathsep}{bindir}"
+        found.append(version)
+    return found
+
 
 def _install(session: nox.Session, name: str) -> None:
-    """Install requirements/NAME.txt, unless this venv already holds exactly that lock."""
+    """Install requirements/NAME.txt, unless this venv already holds exactly that lock.
+
+    A lock compiled for the session's own Python (NAME-py3.10.txt) wins where one exists.
+    """
     lock = ROOT / "requirements" / f"{name}.txt"
+    own = lock.with_name(f"{name}-py{session.python}.txt")
+    if isinstance(session.python, str) and own.is_file():
+        lock = own
     location = getattr(session.virtualenv, "location", None)  # None with --no-venv
     marker = Path(location, f".pinsync-{name}.sha256") if location else None
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
@@ -62,9 +92,9 @@ def bump(session: nox.Session) -> None:
     _pinsync(session, "bump")
 
 
-@nox.session
+@nox.session(python=_installed_pythons())
 def tests(session: nox.Session) -> None:
-    """Run the test suite against the real pip-compile and a local wheelhouse."""
+    """Run the test suite on each supported Python here: nox -s tests [-- PYTEST-ARGS]."""
     _install(session, "tests")
     session.run("pytest", *session.posargs, env={"PYTHONPATH": str(TOOLS)})
 

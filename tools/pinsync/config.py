@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -11,12 +10,8 @@ from typing import Any, Literal
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from . import toml
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 Severity = Literal["warning", "error"]
 
@@ -77,8 +72,8 @@ def load_config(root: Path) -> Config:
     if not path.is_file():
         return Config()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+        data = toml.loads(path.read_text(encoding="utf-8"))
+    except toml.TOMLDecodeError as exc:
         raise ConfigError(f"pyproject.toml: {exc}") from None
     tool = data.get("tool", {})
     return parse_config(tool.get("pinsync"), tool.get("pip-tools"))

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
-import tomllib
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
+from . import toml
 from .edits import Span, version_span
 from .errors import ParseError
 from .reqfile import exact_pin
@@ -415,7 +415,7 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _toml_error_line(exc: tomllib.TOMLDecodeError, lines: _LineIndex) -> int:
+def _toml_error_line(exc: toml.TOMLDecodeError, lines: _LineIndex) -> int:
     lineno = getattr(exc, "lineno", None)
     if isinstance(lineno, int):
         return lineno
@@ -430,7 +430,7 @@ def _toml_error_line(exc: tomllib.TOMLDecodeError, lines: _LineIndex) -> int:
     return last
 
 
-def _toml_error_reason(exc: tomllib.TOMLDecodeError) -> str:
+def _toml_error_reason(exc: toml.TOMLDecodeError) -> str:
     message = getattr(exc, "msg", None)
     if isinstance(message, str):
         return f"invalid TOML: {message}"
@@ -478,8 +478,8 @@ def _requirement_lists(
 def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
     lines = _LineIndex(text)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         line = _toml_error_line(exc, lines)
         raise lines.error(path, line, _toml_error_reason(exc)) from None
     scanner = _TomlScanner(text)
