@@ -22,19 +22,23 @@ SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
 
 
 def _installed_pythons() -> list[str]:
-    """The supported CPythons found on PATH or among pyenv's versions (made visible on PATH)."""
+    """The supported CPythons this machine has: pyenv's builds first, then PATH.
+
+    A pyenv build's directory goes to the front of PATH, where nox and uv look:
+    pyenv's own shims are on PATH too, but answer "command not found" unless a
+    version is selected.
+    """
     versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     found = []
     for version in SUPPORTED:
-        if shutil.which(f"python{version}") is None:
-            builds = sorted(versions.glob(f"{version}.*"), reverse=True)
-            bindir = next(
-                (b / "bin" for b in builds if (b / "bin" / f"python{version}").exists()), None
-            )
-            if bindir is None:
-                continue
-            # nox (and uv under it) look interpreters up on PATH only.
-            os.environ["PATH"] = f"{os.environ.get('PATH', '')}{os.pathsep}{bindir}"
+        builds = sorted(versions.glob(f"{version}.*"), reverse=True)
+        bindir = next(
+            (b / "bin" for b in builds if (b / "bin" / f"python{version}").exists()), None
+        )
+        if bindir is not None:
+            os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+        elif shutil.which(f"python{version}") is None:
+            continue
         found.append(version)
     return found
 

@@ -138,7 +138,10 @@ def test_incident_bump_moves_mlflow_in_exactly_the_six_pin_sites(locked_incident
 def diffs(stdout: str) -> dict[str, str]:
     """The unified diffs of a dry run, by file name."""
     chunks = re.split(r"^--- a/(\S+)\n", stdout, flags=re.MULTILINE)
-    return {name: chunk.split("\ndry run: ")[0] for name, chunk in zip(chunks[1::2], chunks[2::2])}
+    return {
+        name: chunk.split("\ndry run: ")[0]
+        for name, chunk in zip(chunks[1::2], chunks[2::2], strict=True)
+    }
 
 
 def test_dry_run_prints_the_table_and_diff_and_writes_nothing(locked_incident: Repo) -> None:

@@ -304,7 +304,7 @@ def match_install(path: str, candidates: Iterable[PurePosixPath]) -> PurePosixPa
     best_len = 0
     for cand in candidates:
         n = 0
-        for a, b in zip(reversed(parts), reversed(cand.parts)):
+        for a, b in zip(reversed(parts), reversed(cand.parts), strict=False):
             if a != b:
                 break
             n += 1

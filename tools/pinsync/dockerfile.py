@@ -9,11 +9,10 @@ defined. What a requirement token means is left to `packaging`.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -22,6 +21,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .edits import Span, version_span
 from .errors import ParseError
 from .reqfile import _INCLUDE_FLAGS, exact_pin
+from .shell import Lexer, Src, Text, Word, exec_words, expand, json_strings
 
 
 @dataclass(frozen=True)
@@ -122,49 +122,12 @@ def parse_dockerfile(
     )
 
 
-# --- Characters that remember where they were written -------------------------------------
-
-
-@dataclass(frozen=True)
-class _Src:
-    line: int
-    col: int
-    unknown: bool = False  # part of a reference (or command substitution) with no known value
-
-
-@dataclass(frozen=True)
-class _Text:
-    text: str
-    src: tuple[_Src, ...]
-
-    def slice(self, start: int, end: int | None = None) -> _Text:
-        return _Text(self.text[start:end], self.src[start:end])
-
-
-_EMPTY = _Text("", ())
-
-
-@dataclass(frozen=True)
-class _Word:
-    value: _Text  # quotes removed, variables substituted where known
-    raw: str  # quotes removed, variables as written
-    line: int
-    dynamic: bool = False  # holds $(...) or `...`, known only at build time
-
-    @property
-    def text(self) -> str:
-        return self.value.text
-
-    def tail(self, start: int) -> _Word:
-        return replace(self, value=self.value.slice(start), raw=self.raw[start:])
-
-
 @dataclass(frozen=True)
 class _Instruction:
     keyword: str
     line: int
-    args: _Text
-    heredocs: tuple[_Text, ...]
+    args: Text
+    heredocs: tuple[Text, ...]
 
 
 def _physical_lines(text: str) -> list[str]:
@@ -199,27 +162,27 @@ def _instructions(lines: Sequence[str], escape: str) -> Iterator[_Instruction]:
             continue
         start = i
         chars: list[str] = []
-        srcs: list[_Src] = []
+        srcs: list[Src] = []
         while i < len(lines):
             line = lines[i]
             trimmed = line.rstrip(" \t")
             continued = trimmed.endswith(escape)
             end = len(trimmed) - 1 if continued else len(line)
             chars.extend(line[:end])
-            srcs.extend(_Src(i + 1, col) for col in range(end))
+            srcs.extend(Src(i + 1, col) for col in range(end))
             i += 1
             if not continued:
                 break
             # Docker drops comment and blank lines inside a continued instruction.
             while i < len(lines) and _skippable(lines[i]):
                 i += 1
-        logical = _Text("".join(chars), tuple(srcs))
+        logical = Text("".join(chars), tuple(srcs))
         match = _KEYWORD.match(logical.text)
         if match is None:
             continue
         keyword = match[1].upper()
         args = logical.slice(match.end())
-        heredocs: list[_Text] = []
+        heredocs: list[Text] = []
         # Every heredoc marker holds a "<"; lexing each RUN just to look for one was
         # half the parse time of a long Dockerfile.
         if keyword in ("RUN", "COPY", "ADD") and "<" in args.text:
@@ -234,335 +197,27 @@ def _skippable(line: str) -> bool:
     return not content or content.startswith("#")
 
 
-def _heredoc_markers(args: _Text) -> Iterator[tuple[bool, str]]:
+def _heredoc_markers(args: Text) -> Iterator[tuple[bool, str]]:
     # Markers are found among the words as written: a variable that expands to `<<x`
     # does not start a heredoc. (Quotes are already removed from `raw`, so `"<<x"`
     # counts as a marker here.)
-    for word in _Lexer(args, {}, shell=False).words():
+    for word in Lexer(args, {}, shell=False).words():
         match = _HEREDOC_MARKER.fullmatch(word.text)
         if match is not None and word.raw.startswith("<<"):
             yield match[1] == "-", match[2]
 
 
-def _heredoc_body(lines: Sequence[str], i: int, marker: str, strip_tabs: bool) -> tuple[_Text, int]:
+def _heredoc_body(lines: Sequence[str], i: int, marker: str, strip_tabs: bool) -> tuple[Text, int]:
     chars: list[str] = []
-    srcs: list[_Src] = []
+    srcs: list[Src] = []
     while i < len(lines):
         line = lines[i]
         i += 1
         if (line.lstrip("\t") if strip_tabs else line) == marker:
             break
         chars.extend(line + "\n")
-        srcs.extend(_Src(i, col) for col in range(len(line) + 1))
-    return _Text("".join(chars), tuple(srcs)), i
-
-
-# --- Words -----------------------------------------------------------------------------------
-
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+=?])(.*))?", re.DOTALL)
-_SPECIAL_PARAMS = frozenset("0123456789@*#?$!-")
-
-
-class _Lexer:
-    """Splits text into words the way sh (or, without `shell`, Docker) would.
-
-    With `shell` the text is a script: operators end commands, comments and redirections
-    are dropped, and unquoted expansions are field-split. Without it the text is the
-    argument list of ARG/ENV/FROM, which Docker expands but never splits or runs. With
-    `split` off, whitespace is kept and at most one word results.
-    """
-
-    def __init__(
-        self, text: _Text, env: Mapping[str, _Text | None], *, shell: bool, split: bool = True
-    ) -> None:
-        self.text = text
-        self.env = env
-        self.shell = shell
-        self.split = split
-        self.i = 0
-        self.commands: list[list[_Word]] = []
-        self.command: list[_Word] = []
-        self.redirected = False
-        self._reset_word()
-
-    def _reset_word(self) -> None:
-        self.chars: list[str] = []
-        self.srcs: list[_Src] = []
-        self.raw: list[str] = []
-        self.start = -1  # where the current word began in the text; -1 between words
-        self.dynamic = False
-
-    def run(self) -> list[list[_Word]]:
-        t = self.text.text
-        while self.i < len(t):
-            c = t[self.i]
-            if self.split and c in " \t\n":
-                self._end_word()
-                if c == "\n" and self.shell:
-                    self._end_command()
-                self.i += 1
-            elif self.shell and c in ";&|()":
-                self._operator()
-            elif self.shell and c in "<>":
-                self._redirection()
-            elif self.shell and c == "#" and self.start < 0:
-                newline = t.find("\n", self.i)
-                self.i = len(t) if newline < 0 else newline
-            elif c == "\\":
-                self._escaped()
-            elif c == "'":
-                self._single_quoted()
-            elif c == '"':
-                self._double_quoted()
-            elif c == "$":
-                self._dollar(quoted=False)
-            elif c == "`" and self.shell:
-                self._backquoted()
-            else:
-                self._add(c, self.text.src[self.i])
-                self.i += 1
-        self._end_command()
-        return self.commands
-
-    def words(self) -> list[_Word]:
-        return [word for command in self.run() for word in command]
-
-    def _add(self, ch: str, src: _Src, *, raw: bool = True) -> None:
-        self._begin()
-        self.chars.append(ch)
-        self.srcs.append(src)
-        if raw:
-            self.raw.append(ch)
-
-    def _begin(self) -> None:
-        if self.start < 0:
-            self.start = self.i
-
-    def _end_word(self) -> None:
-        if self.start >= 0 and self.redirected:
-            self.redirected = False  # the word was a redirection target, not an argument
-        elif self.start >= 0:
-            value = _Text("".join(self.chars), tuple(self.srcs))
-            line = self.text.src[self.start].line
-            self.command.append(_Word(value, "".join(self.raw), line, self.dynamic))
-        self._reset_word()
-
-    def _end_command(self) -> None:
-        self._end_word()
-        if self.command:
-            self.commands.append(self.command)
-        self.command = []
-        self.redirected = False
-
-    def _operator(self) -> None:
-        t = self.text.text
-        if t.startswith("&>", self.i):
-            self._redirection()
-            return
-        self._end_command()
-        self.i += 2 if t[self.i : self.i + 2] in ("&&", "||", ";;", "|&") else 1
-
-    def _redirection(self) -> None:
-        t = self.text.text
-        if self.start >= 0 and t[self.start : self.i].isdecimal():
-            self._reset_word()  # `2>`: the digits name a file descriptor
-        else:
-            self._end_word()
-        while self.i < len(t) and t[self.i] in "<>&|-":
-            self.i += 1
-        self.redirected = True
-
-    def _escaped(self) -> None:
-        t = self.text.text
-        nxt = self.i + 1
-        if nxt >= len(t):
-            self._add("\\", self.text.src[self.i])
-        elif t[nxt] != "\n":  # backslash-newline joins lines inside a heredoc script
-            self._add(t[nxt], self.text.src[nxt])
-        self.i += 2
-
-    def _single_quoted(self) -> None:
-        t = self.text.text
-        end = t.find("'", self.i + 1)
-        end = len(t) if end < 0 else end
-        self._begin()
-        for k in range(self.i + 1, end):
-            self._add(t[k], self.text.src[k])
-        self.i = end + 1
-
-    def _double_quoted(self) -> None:
-        t = self.text.text
-        self._begin()
-        self.i += 1
-        while self.i < len(t) and t[self.i] != '"':
-            c = t[self.i]
-            if c == "\\" and t[self.i + 1 : self.i + 2] in ("$", "`", '"', "\\", "\n"):
-                if t[self.i + 1] != "\n":
-                    self._add(t[self.i + 1], self.text.src[self.i + 1])
-                self.i += 2
-            elif c == "$":
-                self._dollar(quoted=True)
-            elif c == "`" and self.shell:
-                self._backquoted()
-            else:
-                self._add(c, self.text.src[self.i])
-                self.i += 1
-        self.i += 1
-
-    def _backquoted(self) -> None:
-        t = self.text.text
-        end = t.find("`", self.i + 1)
-        end = len(t) if end < 0 else end + 1
-        self._unknown(self.i, end, dynamic=True)
-        self.i = end
-
-    def _dollar(self, *, quoted: bool) -> None:
-        t = self.text.text
-        i = self.i
-        nxt = t[i + 1 : i + 2]
-        name = _VAR_NAME.match(t, i + 1)
-        if nxt == "{":
-            end = _closing(t, i + 1) + 1
-            braced = _BRACED.fullmatch(t, i + 2, end - 1)
-            if braced is None:
-                self._unknown(i, end)  # ${#V}, ${V%x}...: not worth evaluating
-            else:
-                self._braced(braced, end, quoted=quoted)
-        elif nxt == "(" and self.shell:
-            end = _closing(t, i + 1) + 1
-            self._unknown(i, end, dynamic=True)
-        elif name is not None:
-            end = name.end()
-            value = self.env.get(name[0])
-            if value is None:
-                self._unknown(i, end)
-            else:
-                self._emit(value, name[0], end, quoted=quoted)
-        elif nxt and nxt in _SPECIAL_PARAMS and self.shell:
-            end = i + 2
-            self._unknown(i, end)
-        else:
-            end = i + 1
-            self._add("$", self.text.src[i])
-        self.i = end
-
-    def _braced(self, match: re.Match[str], end: int, *, quoted: bool) -> None:
-        name, op = match[1], match[2]
-        value = self.env.get(name)
-        if op is None or op.endswith("?"):
-            if value is None:
-                self._unknown(self.i, end)
-            else:
-                self._emit(value, name, end, quoted=quoted)
-            return
-        # An unknown variable counts as unset: the default is what a plain build uses.
-        is_set = value is not None and (value.text != "" or not op.startswith(":"))
-        word = _expand(self.text.slice(match.start(3), match.end(3)), self.env)
-        if op.endswith("+"):
-            chosen = word if is_set else _EMPTY
-        else:
-            chosen = value if value is not None and is_set else word
-        self._emit(chosen, name, end, quoted=quoted)
-
-    def _emit(self, value: _Text, name: str, end: int, *, quoted: bool) -> None:
-        ref = self.text.text[self.i : end]
-        for ch, src in zip(value.text, value.src):
-            if self.shell and self.split and not quoted and ch in " \t\n":
-                if self.start >= 0:
-                    self.raw.append(ref)
-                self._end_word()
-            else:
-                self._add(ch, src, raw=False)
-        if self.start >= 0:
-            self.raw.append(ref)
-
-    def _unknown(self, start: int, end: int, *, dynamic: bool = False) -> None:
-        for k in range(start, min(end, len(self.text.text))):
-            self._add(self.text.text[k], replace(self.text.src[k], unknown=True))
-        self.dynamic = self.dynamic or dynamic
-
-
-def _closing(t: str, open_at: int) -> int:
-    """Index of the bracket closing the one at `open_at` (len(t) if none), skipping quotes."""
-    opener = t[open_at]
-    closer = "}" if opener == "{" else ")"
-    depth = 0
-    k = open_at
-    while k < len(t):
-        c = t[k]
-        if c == "\\":
-            k += 2
-            continue
-        if c in "'\"":
-            k = t.find(c, k + 1)
-            if k < 0:
-                return len(t)
-        elif c == opener:
-            depth += 1
-        elif c == closer:
-            depth -= 1
-            if depth == 0:
-                return k
-        k += 1
-    return len(t)
-
-
-def _expand(text: _Text, env: Mapping[str, _Text | None]) -> _Text:
-    words = _Lexer(text, env, shell=False, split=False).words()
-    return words[0].value if words else _EMPTY
-
-
-# --- Exec form ---------------------------------------------------------------------------------
-
-_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
-_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
-_JSON_ESCAPES = {
-    '"': '"',
-    "\\": "\\",
-    "/": "/",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-}
-
-
-def _exec_words(body: _Text) -> list[_Word] | None:
-    """The words of `["pip", "install", ...]`, or None when Docker would not take it as exec form."""
-    try:
-        value = json.loads(body.text)
-    except ValueError:
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        return None
-    return _json_strings(body)
-
-
-def _json_strings(body: _Text) -> list[_Word]:
-    words: list[_Word] = []
-    for match in _JSON_STRING.finditer(body.text):
-        chars: list[str] = []
-        srcs: list[_Src] = []
-        k = match.start(1)
-        while k < match.end(1):
-            c = body.text[k]
-            if c != "\\":
-                chars.append(c)
-                step = 1
-            elif _HEX4.fullmatch(body.text, k + 2, k + 6) and body.text[k + 1] == "u":
-                chars.append(chr(int(body.text[k + 2 : k + 6], 16)))
-                step = 6
-            else:
-                chars.append(_JSON_ESCAPES.get(body.text[k + 1], body.text[k + 1]))
-                step = 2
-            # An escaped character maps to its backslash, so a span across it is never contiguous.
-            srcs.append(body.src[k])
-            k += step
-        value = _Text("".join(chars), tuple(srcs))
-        words.append(_Word(value, value.text, body.src[match.start()].line))
-    return words
+        srcs.extend(Src(i, col) for col in range(len(line) + 1))
+    return Text("".join(chars), tuple(srcs)), i
 
 
 # --- pip commands --------------------------------------------------------------------------
@@ -620,14 +275,14 @@ def _basename(word: str) -> str:
 
 
 def _pip_invocation(
-    words: Sequence[_Word], wrappers: Collection[str]
-) -> tuple[str, Sequence[_Word]] | None:
+    words: Sequence[Word], wrappers: Collection[str]
+) -> tuple[str, Sequence[Word]] | None:
     """("install" or "sync", the arguments after it) when `words` run pip, uv pip or pip-sync."""
     words = _without_prefixes(words)
     if not words:
         return None
     program = _basename(words[0].text)
-    rest: Sequence[_Word] | None = words[1:]
+    rest: Sequence[Word] | None = words[1:]
     subcommands: tuple[str, ...] = ("install",)
     if program in wrappers:
         return "install", words[1:]
@@ -651,7 +306,7 @@ def _pip_invocation(
     return None
 
 
-def _without_prefixes(words: Sequence[_Word]) -> Sequence[_Word]:
+def _without_prefixes(words: Sequence[Word]) -> Sequence[Word]:
     """Drop what may precede the program: shell keywords, `VAR=x`, `sudo -H`, `env -u X`."""
     k = 0
     while k < len(words):
@@ -669,7 +324,7 @@ def _without_prefixes(words: Sequence[_Word]) -> Sequence[_Word]:
     return words[k:]
 
 
-def _after_dash_m_pip(words: Sequence[_Word]) -> Sequence[_Word] | None:
+def _after_dash_m_pip(words: Sequence[Word]) -> Sequence[Word] | None:
     """The words after `-m pip` of a python command line, or None if it runs something else."""
     k = 0
     while k < len(words):
@@ -684,14 +339,14 @@ def _after_dash_m_pip(words: Sequence[_Word]) -> Sequence[_Word] | None:
     return None
 
 
-def _skip_options(words: Sequence[_Word]) -> Sequence[_Word]:
+def _skip_options(words: Sequence[Word]) -> Sequence[Word]:
     k = 0
     while k < len(words) and words[k].text.startswith("-") and words[k].text != "-":
         _, _, k = _option(words, k)
     return words[k:]
 
 
-def _option(words: Sequence[_Word], k: int) -> tuple[str, _Word | None, int]:
+def _option(words: Sequence[Word], k: int) -> tuple[str, Word | None, int]:
     """The option at words[k]: its name, its value if it takes one, and the index after it."""
     word = words[k]
     text = word.text
@@ -712,21 +367,21 @@ def _option(words: Sequence[_Word], k: int) -> tuple[str, _Word | None, int]:
     return text, None, k + 1
 
 
-def _probe(word: _Word) -> _Text:
+def _probe(word: Word) -> Text:
     """`word` with each unknown reference collapsed to "0", which packaging accepts as a name or version."""
     chars: list[str] = []
-    srcs: list[_Src] = []
-    for k, (ch, src) in enumerate(zip(word.value.text, word.value.src)):
+    srcs: list[Src] = []
+    for k, (ch, src) in enumerate(zip(word.value.text, word.value.src, strict=True)):
         if not src.unknown:
             chars.append(ch)
             srcs.append(src)
         elif k == 0 or not word.value.src[k - 1].unknown:
             chars.append("0")
             srcs.append(src)
-    return _Text("".join(chars), tuple(srcs))
+    return Text("".join(chars), tuple(srcs))
 
 
-def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
+def _pin(path: PurePosixPath, word: Word, stage: int) -> PinSite | None:
     if word.dynamic:
         return None
     probe = _probe(word)
@@ -760,7 +415,7 @@ def _pin(path: PurePosixPath, word: _Word, stage: int) -> PinSite | None:
     )
 
 
-def _span(srcs: Sequence[_Src]) -> tuple[int, int, int]:
+def _span(srcs: Sequence[Src]) -> tuple[int, int, int]:
     """(line, start, end) when the characters sit side by side on one line, else (0, 0, 0)."""
     first = srcs[0]
     if all(src.line == first.line and src.col == first.col + k for k, src in enumerate(srcs)):
@@ -775,7 +430,7 @@ _ONLY_HEREDOC = re.compile(r"<<-?([\"']?)[A-Za-z_][\w.-]*\1\s*")
 _LEGACY_ENV = re.compile(r"\s*\S+[ \t]+")
 
 
-def _assignments(words: Sequence[_Word]) -> Iterator[tuple[str, _Text | None]]:
+def _assignments(words: Sequence[Word]) -> Iterator[tuple[str, Text | None]]:
     for word in words:
         name, eq, _ = word.text.partition("=")
         if name:
@@ -787,8 +442,8 @@ class _Parser:
         self.path = path
         self.wrappers = wrappers
         # None: declared without a value we can know, e.g. a build arg with no default.
-        self.global_args: dict[str, _Text | None] = {}
-        self.envs: list[dict[str, _Text | None]] = []  # per stage, as of the current instruction
+        self.global_args: dict[str, Text | None] = {}
+        self.envs: list[dict[str, Text | None]] = []  # per stage, as of the current instruction
         self.stages: list[Stage] = []
         self.pins: list[PinSite] = []
         self.installs: list[RequirementInstall] = []
@@ -807,7 +462,7 @@ class _Parser:
         elif ins.keyword == "RUN" and self.envs:
             self._run(ins)
         elif ins.keyword == "WORKDIR" and self.envs:
-            words = _Lexer(ins.args, self.envs[-1], shell=False).words()
+            words = Lexer(ins.args, self.envs[-1], shell=False).words()
             if words:
                 self.workdirs[-1] = posixpath.normpath(
                     posixpath.join(self.workdirs[-1], words[0].text)
@@ -816,11 +471,11 @@ class _Parser:
             self._copy(ins)
 
     def _copy(self, ins: _Instruction) -> None:
-        exec_words = _exec_words(ins.args)
+        exec_form = exec_words(ins.args)
         words = (
-            exec_words
-            if exec_words is not None
-            else _Lexer(ins.args, self.envs[-1], shell=False).words()
+            exec_form
+            if exec_form is not None
+            else Lexer(ins.args, self.envs[-1], shell=False).words()
         )
         flags = [w.text for w in words if w.text.startswith("--")]
         paths = [w.text for w in words if not w.text.startswith("--")]
@@ -836,7 +491,7 @@ class _Parser:
     def _from(self, ins: _Instruction) -> None:
         words = [
             w
-            for w in _Lexer(ins.args, self.global_args, shell=False).words()
+            for w in Lexer(ins.args, self.global_args, shell=False).words()
             if not w.text.startswith("--")
         ]
         if not words:
@@ -851,7 +506,7 @@ class _Parser:
 
     def _arg(self, ins: _Instruction) -> None:
         scope = self.envs[-1] if self.envs else self.global_args
-        for name, value in _assignments(_Lexer(ins.args, scope, shell=False).words()):
+        for name, value in _assignments(Lexer(ins.args, scope, shell=False).words()):
             if value is not None:
                 scope[name] = value
             else:
@@ -859,11 +514,11 @@ class _Parser:
 
     def _env(self, ins: _Instruction) -> None:
         env = self.envs[-1]
-        words = _Lexer(ins.args, env, shell=False).words()
+        words = Lexer(ins.args, env, shell=False).words()
         if words and "=" not in words[0].text:
             legacy = _LEGACY_ENV.match(ins.args.text)  # `ENV NAME value with spaces`
             if legacy is not None:
-                env[words[0].text] = _expand(
+                env[words[0].text] = expand(
                     ins.args.slice(legacy.end(), len(ins.args.text.rstrip())), env
                 )
             return
@@ -877,31 +532,31 @@ class _Parser:
             if invocation is not None:
                 self._record(*invocation)
 
-    def _commands(self, ins: _Instruction) -> list[list[_Word]]:
+    def _commands(self, ins: _Instruction) -> list[list[Word]]:
         env = self.envs[-1]
         flags = _RUN_FLAGS.match(ins.args.text)
         body = ins.args.slice(flags.end() if flags else 0)
-        exec_words = _exec_words(body)
-        if exec_words is not None:
+        exec_form = exec_words(body)
+        if exec_form is not None:
             # Exec form runs no shell, so nothing is substituted, unless it runs one itself.
             if (
-                len(exec_words) >= 3
-                and _basename(exec_words[0].text) in _SHELLS
-                and _SHELL_C.fullmatch(exec_words[1].text)
+                len(exec_form) >= 3
+                and _basename(exec_form[0].text) in _SHELLS
+                and _SHELL_C.fullmatch(exec_form[1].text)
             ):
-                return _Lexer(exec_words[2].value, env, shell=True).run()
-            return [exec_words]
+                return Lexer(exec_form[2].value, env, shell=True).run()
+            return [exec_form]
         self._check_not_broken_exec_form(ins, body)
         if ins.heredocs and _ONLY_HEREDOC.fullmatch(body.text):
-            return _Lexer(ins.heredocs[0], env, shell=True).run()
-        return _Lexer(body, env, shell=True).run()
+            return Lexer(ins.heredocs[0], env, shell=True).run()
+        return Lexer(body, env, shell=True).run()
 
-    def _check_not_broken_exec_form(self, ins: _Instruction, body: _Text) -> None:
+    def _check_not_broken_exec_form(self, ins: _Instruction, body: Text) -> None:
         # Docker would hand an unparsable JSON array to /bin/sh, where it can only fail.
         # When it was meant to run pip, saying so beats silently finding no pins in it.
         if (
             re.match(r'\[\s*"', body.text)
-            and _pip_invocation(_json_strings(body), self.wrappers) is not None
+            and _pip_invocation(json_strings(body), self.wrappers) is not None
         ):
             raise ParseError(
                 self.path,
@@ -910,9 +565,9 @@ class _Parser:
                 "RUN is not a valid JSON array of strings",
             )
 
-    def _record(self, subcommand: str, args: Sequence[_Word]) -> None:
+    def _record(self, subcommand: str, args: Sequence[Word]) -> None:
         stage = len(self.stages) - 1
-        files: list[tuple[str, int, _Word]] = []
+        files: list[tuple[str, int, Word]] = []
         no_deps = False
         k = 0
         while k < len(args):
