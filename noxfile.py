@@ -22,24 +22,29 @@ SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
 
 
 def _installed_pythons() -> list[str]:
-    """The supported CPythons this machine has: pyenv's builds first, then PATH.
+    """The supported CPythons this machine has: pyenv's builds, else PATH.
 
-    A pyenv build's directory goes to the front of PATH, where nox and uv look:
-    pyenv's own shims are on PATH too, but answer "command not found" unless a
-    version is selected.
+    pyenv's shims are on PATH but answer "command not found" unless a version is
+    selected, so each pyenv build is linked as `pythonX.Y` into a directory put
+    first on PATH, where nox and uv look (`python` and `python3` stay as they were).
     """
     versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    links = ROOT / ".nox" / "pythons"
     found = []
     for version in SUPPORTED:
         builds = sorted(versions.glob(f"{version}.*"), reverse=True)
-        bindir = next(
-            (b / "bin" for b in builds if (b / "bin" / f"python{version}").exists()), None
-        )
-        if bindir is not None:
-            os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+        exe = next((e for b in builds if (e := b / "bin" / f"python{version}").exists()), None)
+        if exe is not None:
+            links.mkdir(parents=True, exist_ok=True)
+            link = links / f"python{version}"
+            if not link.is_symlink() or link.resolve() != exe.resolve():
+                link.unlink(missing_ok=True)
+                link.symlink_to(exe)
         elif shutil.which(f"python{version}") is None:
             continue
         found.append(version)
+    if links.is_dir():
+        os.environ["PATH"] = f"{links}{os.pathsep}{os.environ.get('PATH', '')}"
     return found
 
 

@@ -10,9 +10,9 @@ import pytest
 from pinsync.config import DEFAULT_DOCKERFILES
 from pinsync.discovery import dockerfile_paths
 from pinsync.dockerfile import (
+    BuildStage,
     Dockerfile,
     PinSite,
-    Stage,
     parse_dockerfile,
 )
 from pinsync.edits import check_version, splice
@@ -39,7 +39,7 @@ def install_rows(df: Dockerfile) -> list[InstallRow]:
 
 
 def assert_spans_hold_versions(text: str, pins: Sequence[PinSite]) -> None:
-    # replace_version trusts the span, so check it against the text independently.
+    # splice trusts the span, so check it against the text independently.
     lines = text.split("\n")
     for pin in pins:
         if pin.edit_line:
@@ -507,10 +507,10 @@ MULTI_STAGE = (
 def test_stages() -> None:
     df = parse(MULTI_STAGE)
     assert df.stages == (
-        Stage(0, "base", "python:3.11-slim", 2),
-        Stage(1, "Builder", "base", 6),
-        Stage(2, "final", "builder", 9),
-        Stage(3, None, "python:3.11", 12),
+        BuildStage(0, "base", "python:3.11-slim", 2),
+        BuildStage(1, "Builder", "base", 6),
+        BuildStage(2, "final", "builder", 9),
+        BuildStage(3, None, "python:3.11", 12),
     )
     assert pin_rows(df) == [
         (7, 1, "mlflow", "mlflow==${MLFLOW_VERSION}", "==", "3.4.0", (3, 19, 24)),
@@ -577,7 +577,7 @@ def test_lenient_on_odd_input() -> None:
         "RUN [ -f x.txt ] && pip install -r x.txt\n"
     )
     df = parse(text)
-    assert df.stages == (Stage(0, None, "python:3.11", 4),)
+    assert df.stages == (BuildStage(0, None, "python:3.11", 4),)
     assert [(p.line, p.name, p.version) for p in df.pins] == [
         (8, "unterminated", "1.0"),
         (9, "a", None),

@@ -67,7 +67,7 @@ def test_layers_compile_base_then_dev_then_ci(targets: tuple[Target, ...], compi
         P("dev.txt"): (P("base.in"), P("dev.in")),
         P("ci.txt"): (P("ci.in"), P("constraints.txt"), P("dev.txt")),
     }
-    assert dict(graph.after) == {
+    assert dict(graph.needs) == {
         P("base.txt"): frozenset(),
         P("dev.txt"): frozenset({P("base.txt")}),
         P("ci.txt"): frozenset({P("dev.txt")}),
@@ -220,14 +220,14 @@ def test_an_input_on_disk_but_not_parsed_is_fine() -> None:
     graph = build_graph([_target("all.txt", "pyproject.toml")], {}, [P("pyproject.toml")])
     assert graph.order() == (_target("all.txt", "pyproject.toml"),)
     assert dict(graph.closure) == {P("all.txt"): (P("pyproject.toml"),)}
-    assert dict(graph.after) == {P("all.txt"): frozenset()}
+    assert dict(graph.needs) == {P("all.txt"): frozenset()}
 
 
 def test_two_outputs_sharing_an_input_are_not_ordered_by_it() -> None:
     files = _parse({"base.in": "requests\n", "api.in": "-r base.in\nflask\n"})
     both = Target(P("all.txt"), (P("base.in"), P("api.in")), (), "3.11")
     graph = build_graph([both, BASE], files, files)
-    assert dict(graph.after) == {P("all.txt"): frozenset(), P("base.txt"): frozenset()}
+    assert dict(graph.needs) == {P("all.txt"): frozenset(), P("base.txt"): frozenset()}
     assert graph.order() == (both, BASE)
 
 
@@ -254,10 +254,10 @@ def test_a_shared_input_orders_its_includers_the_same_whatever_the_target_order(
     shared_input_files: dict[PurePosixPath, ReqFile], targets: tuple[Target, ...]
 ) -> None:
     graph = build_graph(targets, shared_input_files, shared_input_files)
-    assert dict(graph.after) == {
+    assert dict(graph.needs) == {
         P("all.txt"): frozenset(),
         P("base.txt"): frozenset(),
-        # base.in is an input of both, so dev.txt is compiled after both.
+        # base.in is an input of both, so dev.txt is compiled needs both.
         P("dev.txt"): frozenset({P("all.txt"), P("base.txt")}),
     }
     assert graph.dependents([P("base.txt")]) == frozenset({P("base.txt"), P("dev.txt")})

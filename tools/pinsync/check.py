@@ -442,7 +442,7 @@ def check_layers(
     for target in repo.graph.order():
         if target.output not in pins:
             continue
-        for below in sorted(repo.graph.after[target.output]):
+        for below in sorted(repo.graph.needs[target.output]):
             if below not in pins:
                 continue
             for name, entry in sorted(pins[target.output].items()):

@@ -112,7 +112,7 @@ def _print_outcome(outcome: Outcome) -> None:
 def cmd_lock(args: argparse.Namespace) -> int:
     from .lock import run_lock
     from .recompile import LockRequest
-    from .stage import repo_lock
+    from .stage import one_run_at_a_time
 
     root = _root(args.root)
     request = LockRequest(
@@ -125,7 +125,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     cwd = _invoked_from()
-    with repo_lock(root):
+    with one_run_at_a_time(root):
         repo = load_repo(root)
         result = run_lock(repo, request, cwd, _print_outcome)
     for path, why in repo.unmanaged:
@@ -204,11 +204,11 @@ def bump_parser() -> argparse.ArgumentParser:
 def cmd_bump(args: argparse.Namespace) -> int:
     from .bump import run_bump, validate
     from .report import render_bump, unified_diff
-    from .stage import repo_lock
+    from .stage import one_run_at_a_time
 
     validate(args.name, args.version)  # before anything is read or run
     root = _root(args.root)
-    with repo_lock(root):
+    with one_run_at_a_time(root):
         repo = load_repo(root)
         result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome, args.jobs)
     sys.stdout.write(render_bump(result))

@@ -25,7 +25,7 @@ from .shell import Lexer, Src, Text, Word, exec_words, expand, json_strings
 
 
 @dataclass(frozen=True)
-class Stage:
+class BuildStage:
     index: int
     name: str | None
     base: str
@@ -80,7 +80,7 @@ class Copy:
 @dataclass(frozen=True)
 class Dockerfile:
     path: PurePosixPath
-    stages: tuple[Stage, ...]
+    stages: tuple[BuildStage, ...]
     pins: tuple[PinSite, ...]
     installs: tuple[RequirementInstall, ...]
     copies: tuple[Copy, ...] = ()
@@ -95,7 +95,7 @@ class Dockerfile:
         return tuple(chain)
 
 
-def _parent(stages: Sequence[Stage], stage: Stage) -> int | None:
+def _parent(stages: Sequence[BuildStage], stage: BuildStage) -> int | None:
     """The earlier stage `stage` is built FROM, by name (case-insensitive, as Docker does) or index."""
     for earlier in reversed(stages[: stage.index]):
         if earlier.name is not None and earlier.name.casefold() == stage.base.casefold():
@@ -131,11 +131,11 @@ class _Instruction:
 
 
 def _physical_lines(text: str) -> list[str]:
-    # Not str.splitlines: Docker breaks lines at \n only, and replace_version must agree.
+    # Not str.splitlines: Docker breaks lines at \n only, and edits.splice must agree.
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
-# Docker skips a UTF-8 BOM; it stays in line 1 so that columns index the text replace_version edits.
+# Docker skips a UTF-8 BOM; it stays in line 1 so that columns index the text edits.splice edits.
 _BLANK = " \t\ufeff"
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z][\w-]*)\s*=\s*(\S+)\s*")
 
@@ -444,7 +444,7 @@ class _Parser:
         # None: declared without a value we can know, e.g. a build arg with no default.
         self.global_args: dict[str, Text | None] = {}
         self.envs: list[dict[str, Text | None]] = []  # per stage, as of the current instruction
-        self.stages: list[Stage] = []
+        self.stages: list[BuildStage] = []
         self.pins: list[PinSite] = []
         self.installs: list[RequirementInstall] = []
         self.copies: list[Copy] = []
@@ -497,7 +497,7 @@ class _Parser:
         if not words:
             return
         name = words[2].text if len(words) >= 3 and words[1].text.lower() == "as" else None
-        stage = Stage(len(self.stages), name, words[0].text, ins.line)
+        stage = BuildStage(len(self.stages), name, words[0].text, ins.line)
         parent = _parent(self.stages, stage)
         # Leniently, a stage sees the global ARGs, and everything its parent stage declared.
         self.envs.append(dict(self.global_args if parent is None else self.envs[parent]))

@@ -49,8 +49,8 @@ class Graph:
     targets: Mapping[PurePosixPath, Target]  # by output, in compile order
     # output -> every file its compile reads (inputs and their -r/-c closure)
     closure: Mapping[PurePosixPath, tuple[PurePosixPath, ...]]
-    # output -> outputs that must be compiled before it
-    after: Mapping[PurePosixPath, frozenset[PurePosixPath]]
+    # output -> the outputs it reads, which must be compiled before it
+    needs: Mapping[PurePosixPath, frozenset[PurePosixPath]]
 
     def order(self) -> tuple[Target, ...]:
         return tuple(self.targets.values())
@@ -59,7 +59,7 @@ class Graph:
         """`outputs` and everything compiled from them, directly or not."""
         chosen = set(outputs)
         for out in self.targets:  # compile order means one pass suffices
-            if self.after[out] & chosen:
+            if self.needs[out] & chosen:
                 chosen.add(out)
         return frozenset(chosen)
 
@@ -126,20 +126,20 @@ def build_graph(
         produced_by.setdefault(target.output, set()).add(target.output)
         for path in target.inputs:
             produced_by.setdefault(path, set()).add(target.output)
-    after: dict[PurePosixPath, frozenset[PurePosixPath]] = {}
+    needs: dict[PurePosixPath, frozenset[PurePosixPath]] = {}
     for out, reads in closure.items():
         own = set(by_output[out].inputs)
-        after[out] = frozenset(
+        needs[out] = frozenset(
             producer
             for p in reads
             if p not in own
             for producer in produced_by.get(p, ())
             if producer != out
         )
-    sorter = graphlib.TopologicalSorter({o: sorted(a) for o, a in sorted(after.items())})
+    sorter = graphlib.TopologicalSorter({o: sorted(a) for o, a in sorted(needs.items())})
     try:
         order = list(sorter.static_order())
     except graphlib.CycleError as exc:
         cycle = " -> ".join(p.as_posix() for p in exc.args[1])
         raise GraphError(f"outputs depend on each other in a cycle: {cycle}") from None
-    return Graph({o: by_output[o] for o in order}, closure, after)
+    return Graph({o: by_output[o] for o in order}, closure, needs)

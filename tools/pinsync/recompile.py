@@ -165,7 +165,7 @@ def compile_targets(
             results[out] = Outcome(out, "skipped", 0, 0.0, why)
     jobs = request.jobs or repo.config.jobs or os.cpu_count() or 1
     waiting = {
-        t.output: set(repo.graph.after[t.output]) & selected
+        t.output: set(repo.graph.needs[t.output]) & selected
         for t in order
         if t.output not in results
     }

@@ -159,7 +159,7 @@ def commit(root: Path, changes: Iterable[Change]) -> None:
 
 
 @contextlib.contextmanager
-def repo_lock(root: Path, timeout: float = 600) -> Iterator[None]:
+def one_run_at_a_time(root: Path, timeout: float = 600) -> Iterator[None]:
     """One pinsync run per repository at a time; the lock file lives outside the repository."""
     from filelock import FileLock, Timeout  # only writers need it; check imports this module
 
