@@ -15,11 +15,20 @@ from pinsync.pinsites import (
     PyprojectRequirement,
     TextPin,
     find_generic_pins,
-    find_pyproject_pins,
-    find_pyproject_requirements,
+    read_pyproject,
 )
 
 PYPROJECT = PurePosixPath("pyproject.toml")
+
+
+def find_pyproject_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
+    return read_pyproject(path, text).pins
+
+
+def find_pyproject_requirements(path: PurePosixPath, text: str) -> tuple[PyprojectRequirement, ...]:
+    return read_pyproject(path, text).others
+
+
 WORKFLOW = PurePosixPath(".github/workflows/ci.yml")
 
 # line, start, end, name, operator, version, text, where

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -16,7 +16,7 @@ from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
 from .lockfile import parse_lockfile, pin_changes
-from .pinsites import find_generic_pins, find_pyproject_pins, find_pyproject_requirements
+from .pinsites import PyprojectPins, TextPin, find_generic_pins, read_pyproject
 from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
 from .reqfile import Entry, exact_pin
@@ -91,6 +91,25 @@ def requirement_spans(
         else:
             raise BumpError(f"{path}:{entry.line}: cannot find the version in {entry.text!r}")
     return spans
+
+
+def _only_versions_moved(
+    path: PurePosixPath,
+    before: PyprojectPins,
+    after: PyprojectPins,
+    moved: Sequence[TextPin],
+    new: str,
+) -> None:
+    """The edited pyproject must read as the old one with only those versions changed."""
+    edited = {(p.line, p.start) for p in moved}
+
+    def shape(pin: TextPin) -> tuple[object, ...]:
+        version = new if (pin.line, pin.start) in edited else pin.version
+        return (pin.line, pin.start, pin.name, pin.operator, pin.where, version)
+
+    after_shape = [(p.line, p.start, p.name, p.operator, p.where, p.version) for p in after.pins]
+    if after_shape != [shape(p) for p in before.pins] or after.others != before.others:
+        raise BumpError(f"{path}: the edit changed more than the version; nothing was written")
 
 
 def _missing_version(stage: Stage, template: Target, name: str, version: str) -> str | None:
@@ -171,20 +190,20 @@ def run_bump(
     pyproject = PurePosixPath("pyproject.toml")
     if (repo.root / pyproject).is_file():
         text = repo.read(pyproject)
-        for req in find_pyproject_requirements(pyproject, text):
+        found = read_pyproject(pyproject, text)  # one parse serves both questions
+        for req in found.others:
             if (
                 req.name == canonical
                 and req.specifier
                 and not req.specifier.contains(parsed, prereleases=True)
             ):
                 raise BumpError(f"pyproject.toml:{req.line}: {req.text!r} excludes {new}")
-        pins = [
-            p
-            for p in find_pyproject_pins(pyproject, text)
-            if p.name == canonical and p.version != new
-        ]
+        pins = [p for p in found.pins if p.name == canonical and p.version != new]
         if pins:
             texts[pyproject] = splice(text, [p.span for p in pins], new)
+            _only_versions_moved(
+                pyproject, found, read_pyproject(pyproject, texts[pyproject]), pins, new
+            )
             edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
 
     for path in repo.files if repo.config.pin_sites else ():

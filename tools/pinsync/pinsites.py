@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Final
+from typing import Any, Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -140,271 +140,59 @@ class _LineIndex:
         return ParseError(path, line, self.text(line), reason)
 
 
-# --------------------------------------------------------------------------- TOML scanner
+# --------------------------------------------------------------------------- pyproject
 
 
-class _ScanError(Exception):
-    """The scanner met something tomllib accepted but it does not understand."""
+class _LocateError(Exception):
+    """tomllib accepted the document but tomlkit could not say where a value is."""
 
-    def __init__(self, offset: int, reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.offset = offset
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class _TomlString:
-    """A string value as found in the raw text.
+def _locate(text: str, keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
+    """Where the value at each key path starts in `text`, with its raw TOML text.
 
-    `spans[i]` is the raw [start, end) of decoded character `i`: an escape such as
-    `\\u0041` is one decoded character spanning six raw ones.
+    tomlkit keeps every byte of a document it parsed, so each value is swapped for
+    a unique marker string, the document is written once, and each marker's offset
+    there, less what the markers before it added, is the value's offset here.
     """
+    import tomlkit  # only a bump that edits a pyproject pays for it
+    from tomlkit.exceptions import TOMLKitError
 
-    value: str
-    spans: tuple[tuple[int, int], ...]
-    offset: int  # where the opening quote is
-
-
-class _TomlScanner:
-    """Walks a TOML document that tomllib already accepted, noting where values are.
-
-    Only enough of TOML to follow key paths is implemented; validation stays with
-    tomllib, so malformed input may be scanned loosely.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.strings: dict[_Path, _TomlString] = {}
-        self.offsets: dict[_Path, int] = {}
-
-    # -- entry point
-
-    def scan(self) -> None:
-        table: _Path = ()
-        while True:
-            self._skip_blank()
-            if self.pos >= len(self.text):
-                return
-            start = self.pos
-            if self.text.startswith("[[", self.pos):
-                self.pos += 2
-                key = self._key()
-                self._expect("]]")
-                table = (*key, _AOT_INDEX)
-                self.offsets.setdefault(key, start)
-            elif self.text[self.pos] == "[":
-                self.pos += 1
-                table = self._key()
-                self._expect("]")
-                self.offsets.setdefault(table, start)
-            else:
-                self._key_value(table)
-
-    # -- lexical helpers
-
-    def _peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def _skip_ws(self) -> None:
-        while self._peek() in (" ", "\t"):
-            self.pos += 1
-
-    def _skip_blank(self) -> None:
-        """Whitespace, newlines and comments, as allowed between array items."""
-        while self.pos < len(self.text):
-            ch = self.text[self.pos]
-            if ch in " \t\r\n":
-                self.pos += 1
-            elif ch == "#":
-                newline = self.text.find("\n", self.pos)
-                self.pos = len(self.text) if newline < 0 else newline
-            else:
-                return
-
-    def _expect(self, token: str) -> None:
-        self._skip_ws()
-        if not self.text.startswith(token, self.pos):
-            raise _ScanError(self.pos, f"expected {token!r}")
-        self.pos += len(token)
-        self._skip_ws()
-
-    def _key(self) -> tuple[str, ...]:
-        parts: list[str] = []
-        while True:
-            self._skip_ws()
-            ch = self._peek()
-            if ch in ('"', "'"):
-                parts.append(self._string().value)
-            else:
-                start = self.pos
-                while self._peek() and self._peek() in _BARE_KEY_CHARS:
-                    self.pos += 1
-                if self.pos == start:
-                    raise _ScanError(self.pos, "expected a key")
-                parts.append(self.text[start : self.pos])
-            self._skip_ws()
-            if self._peek() != ".":
-                return tuple(parts)
-            self.pos += 1
-
-    # -- values
-
-    def _key_value(self, table: _Path) -> None:
-        start = self.pos
-        key = self._key()
-        # `a.b.c = ...` makes tables `a` and `a.b` here, which an error may need to name.
-        for end in range(1, len(key)):
-            self.offsets.setdefault((*table, *key[:end]), start)
-        self._expect("=")
-        self._value((*table, *key))
-
-    def _value(self, path: _Path) -> None:
-        self._skip_ws()
-        self.offsets[path] = self.pos
-        ch = self._peek()
-        if ch in ('"', "'"):
-            self.strings[path] = self._string()
-        elif ch == "[":
-            self._array(path)
-        elif ch == "{":
-            self._inline_table(path)
-        else:
-            # Numbers, booleans and dates: nothing to find inside, so skip to where
-            # the value must end (a local date-time may contain a space).
-            while self._peek() and self._peek() not in ",]}#\r\n":
-                self.pos += 1
-
-    def _array(self, path: _Path) -> None:
-        self.pos += 1
-        index = 0
-        while True:
-            self._skip_blank()
-            if self._peek() == "]":
-                self.pos += 1
-                return
-            if not self._peek():
-                raise _ScanError(self.pos, "unterminated array")
-            self._value((*path, index))
-            index += 1
-            self._skip_blank()
-            if self._peek() == ",":
-                self.pos += 1
-
-    def _inline_table(self, path: _Path) -> None:
-        self.pos += 1
-        while True:
-            # Blank lines and comments are TOML 1.1 only; skipping them costs nothing.
-            self._skip_blank()
-            if self._peek() == "}":
-                self.pos += 1
-                return
-            if not self._peek():
-                raise _ScanError(self.pos, "unterminated inline table")
-            self._key_value(path)
-            self._skip_blank()
-            if self._peek() == ",":
-                self.pos += 1
-
-    # -- strings
-
-    def _string(self) -> _TomlString:
-        quote = self.text[self.pos]
-        if self.text.startswith(quote * 3, self.pos):
-            return self._multiline_string(quote)
-        start = self.pos
-        self.pos += 1
-        chars: list[str] = []
-        spans: list[tuple[int, int]] = []
-        while True:
-            ch = self._peek()
-            if not ch or ch == "\n":
-                raise _ScanError(start, "unterminated string")
-            if ch == quote:
-                self.pos += 1
-                return _TomlString("".join(chars), tuple(spans), start)
-            if ch == "\\" and quote == '"':
-                self._escape(chars, spans)
-            else:
-                chars.append(ch)
-                spans.append((self.pos, self.pos + 1))
-                self.pos += 1
-
-    def _multiline_string(self, quote: str) -> _TomlString:
-        start = self.pos
-        self.pos += 3
-        # A newline right after the opening delimiter is not part of the value.
-        if self.text.startswith("\r\n", self.pos):
-            self.pos += 2
-        elif self.text.startswith("\n", self.pos):
-            self.pos += 1
-        chars: list[str] = []
-        spans: list[tuple[int, int]] = []
-        while True:
-            ch = self._peek()
-            if not ch:
-                raise _ScanError(start, "unterminated string")
-            if self.text.startswith(quote * 3, self.pos):
-                run = 3
-                while run < 5 and self.text.startswith(quote, self.pos + run):
-                    run += 1
-                # Up to two quotes right before the closing delimiter are content.
-                for extra in range(run - 3):
-                    chars.append(quote)
-                    spans.append((self.pos + extra, self.pos + extra + 1))
-                self.pos += run
-                return _TomlString("".join(chars), tuple(spans), start)
-            if ch == "\\" and quote == '"':
-                if self._line_ending_backslash():
-                    continue
-                self._escape(chars, spans)
-            elif self.text.startswith("\r\n", self.pos):
-                # tomllib hands CRLF inside a multi-line string back as "\n".
-                chars.append("\n")
-                spans.append((self.pos, self.pos + 2))
-                self.pos += 2
-            else:
-                chars.append(ch)
-                spans.append((self.pos, self.pos + 1))
-                self.pos += 1
-
-    def _line_ending_backslash(self) -> bool:
-        """Skip a `\\` that ends a line, with all whitespace after it; False if not one."""
-        probe = self.pos + 1
-        while probe < len(self.text) and self.text[probe] in " \t":
-            probe += 1
-        if not self.text.startswith(("\n", "\r\n"), probe):
-            return False
-        while probe < len(self.text) and self.text[probe] in " \t\r\n":
-            probe += 1
-        self.pos = probe
-        return True
-
-    def _escape(self, chars: list[str], spans: list[tuple[int, int]]) -> None:
-        start = self.pos
-        kind = self.text[self.pos + 1 : self.pos + 2]
-        if kind in _TOML_ESCAPES:
-            chars.append(_TOML_ESCAPES[kind])
-            self.pos += 2
-        elif kind in _TOML_HEX_ESCAPES:
-            digits = self.text[self.pos + 2 : self.pos + 2 + _TOML_HEX_ESCAPES[kind]]
-            try:
-                chars.append(chr(int(digits, 16)))
-            except ValueError:
-                raise _ScanError(start, "invalid escape") from None
-            self.pos += 2 + len(digits)
-        else:
-            raise _ScanError(start, "invalid escape")
-        spans.append((start, self.pos))
-
-
-# --------------------------------------------------------------------------- pyproject
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise _LocateError(str(exc).splitlines()[0]) from None
+    swapped: list[tuple[_Path, str, str]] = []  # key path, old raw text, marker's raw text
+    for n, key in enumerate(keys):
+        parent: Any = doc
+        for part in key[:-1]:
+            parent = parent[part]
+        raw = parent[key[-1]].as_string()
+        parent[key[-1]] = tomlkit.string(f"pinsync-marker-{n}-{len(text)}")
+        swapped.append((key, raw, parent[key[-1]].as_string()))
+    written = tomlkit.dumps(doc)
+    found = sorted((written.index(marker), key, raw, marker) for key, raw, marker in swapped)
+    out: dict[_Path, tuple[int, str]] = {}
+    shift = 0
+    for at, key, raw, marker in found:
+        offset = at - shift
+        if text[offset : offset + len(raw)] != raw:
+            # Better to refuse than to edit the wrong bytes later.
+            raise _LocateError(f"cannot locate {'.'.join(map(str, key))}")
+        out[key] = (offset, raw)
+        shift += len(marker) - len(raw)
+    return out
 
 
 @dataclass(frozen=True)
 class _PyprojectEntry:
     requirement: Requirement
-    string: _TomlString
+    value: str  # the string as TOML decodes it
+    raw: str  # the string as written, quotes included
+    offset: int  # where `raw` starts in the file
     line: int
     where: str
 
@@ -438,41 +226,34 @@ def _toml_error_reason(exc: toml.TOMLDecodeError) -> str:
 
 
 def _requirement_lists(
-    path: PurePosixPath, data: Mapping[str, object], offsets: Mapping[_Path, int], lines: _LineIndex
-) -> Iterator[tuple[_Path, str, Sequence[object], bool]]:
-    """(key path, where, items, tables allowed) of every list of requirement strings."""
-
-    def wrong_type(key: _Path, what: str) -> ParseError:
-        line = lines.locate(offsets.get(key, 0))[0]
-        return lines.error(path, line, f"{'.'.join(map(str, key))} must be {what}")
-
+    data: Mapping[str, object],
+) -> Iterator[tuple[_Path, str, object, bool]]:
+    """(key path, where, value, tables allowed) of every list of requirement strings."""
     project = data.get("project")
     if isinstance(project, dict):
         if "dependencies" in project:
-            deps = project["dependencies"]
-            key: _Path = ("project", "dependencies")
-            if not isinstance(deps, list):
-                raise wrong_type(key, "an array of strings")
-            yield key, "project.dependencies", deps, False
+            yield (
+                ("project", "dependencies"),
+                "project.dependencies",
+                project["dependencies"],
+                False,
+            )
         if "optional-dependencies" in project:
             extras = project["optional-dependencies"]
             if not isinstance(extras, dict):
-                raise wrong_type(("project", "optional-dependencies"), "a table")
-            for extra, deps in extras.items():
-                key = ("project", "optional-dependencies", extra)
-                if not isinstance(deps, list):
-                    raise wrong_type(key, "an array of strings")
-                yield key, f"project.optional-dependencies.{extra}", deps, False
+                yield ("project", "optional-dependencies"), "", extras, False
+            else:
+                for extra, deps in extras.items():
+                    key: _Path = ("project", "optional-dependencies", extra)
+                    yield key, f"project.optional-dependencies.{extra}", deps, False
     if "dependency-groups" in data:
         groups = data["dependency-groups"]
         if not isinstance(groups, dict):
-            raise wrong_type(("dependency-groups",), "a table")
-        for group, deps in groups.items():
-            key = ("dependency-groups", group)
-            if not isinstance(deps, list):
-                raise wrong_type(key, "an array")
-            # PEP 735: a table item is an `{include-group = ...}`, not a requirement.
-            yield key, f"dependency-groups.{group}", deps, True
+            yield ("dependency-groups",), "", groups, True
+        else:
+            for group, deps in groups.items():
+                # PEP 735: a table item is an `{include-group = ...}`, not a requirement.
+                yield ("dependency-groups", group), f"dependency-groups.{group}", deps, True
 
 
 def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
@@ -482,93 +263,129 @@ def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
     except toml.TOMLDecodeError as exc:
         line = _toml_error_line(exc, lines)
         raise lines.error(path, line, _toml_error_reason(exc)) from None
-    scanner = _TomlScanner(text)
-    try:
-        scanner.scan()
-    except _ScanError as exc:
-        line = lines.locate(exc.offset)[0]
-        raise lines.error(path, line, f"cannot follow TOML here: {exc.reason}") from None
 
+    def locate(keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
+        try:
+            return _locate(text, keys)
+        except _LocateError as exc:
+            raise lines.error(path, 1, f"cannot follow TOML here: {exc.reason}") from None
+
+    lists = list(_requirement_lists(data))
+    for key, _, value, _ in lists:
+        if not isinstance(value, list):
+            # A table of lists (optional-dependencies, dependency-groups) or a list.
+            what = (
+                "a table"
+                if key in (("project", "optional-dependencies"), ("dependency-groups",))
+                else "an array"
+                if key[0] == "dependency-groups"
+                else "an array of strings"
+            )
+            line = lines.locate(locate([key])[key][0])[0]
+            raise lines.error(path, line, f"{'.'.join(map(str, key))} must be {what}")
+    checked = [(k, where, v, t) for k, where, v, t in lists if isinstance(v, list)]
+    item_keys: list[_Path] = [
+        (*key, index)
+        for key, _, items, tables_allowed in checked
+        for index, item in enumerate(items)
+        if not (tables_allowed and isinstance(item, dict))
+    ]
+    where_of = {key: (where, items) for key, where, items, _ in checked}
+    found = locate(item_keys) if item_keys else {}
     entries: list[_PyprojectEntry] = []
-    for key, where, items, tables_allowed in _requirement_lists(path, data, scanner.offsets, lines):
-        for index, item in enumerate(items):
-            item_key = (*key, index)
-            line = lines.locate(scanner.offsets.get(item_key, scanner.offsets.get(key, 0)))[0]
-            if isinstance(item, dict) and tables_allowed:
-                continue
-            if not isinstance(item, str):
-                raise lines.error(path, line, f"{where} item {index + 1} is not a string")
-            found = scanner.strings.get(item_key)
-            if found is None or found.value != item:
-                # tomllib and the scanner disagree: better to refuse than to edit the
-                # wrong bytes later.
-                raise lines.error(path, line, f"cannot locate {where} item {index + 1}")
-            try:
-                req = Requirement(item)
-            except InvalidRequirement as exc:
-                reason = f"invalid requirement in {where}: {_first_line(exc)}"
-                raise lines.error(path, line, reason) from None
-            entries.append(_PyprojectEntry(req, found, line, where))
-    entries.sort(key=lambda e: e.string.offset)
+    for item_key in item_keys:
+        key, index = item_key[:-1], item_key[-1]
+        assert isinstance(index, int)
+        where, items = where_of[key]
+        item = items[index]
+        offset, raw = found[item_key]
+        line = lines.locate(offset)[0]
+        if not isinstance(item, str):
+            raise lines.error(path, line, f"{where} item {index + 1} is not a string")
+        try:
+            req = Requirement(item)
+        except InvalidRequirement as exc:
+            reason = f"invalid requirement in {where}: {_first_line(exc)}"
+            raise lines.error(path, line, reason) from None
+        entries.append(_PyprojectEntry(req, item, raw, offset, line, where))
+    entries.sort(key=lambda e: e.offset)
     return entries
 
 
-def find_pyproject_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
-    """Exact pins among the requirements of a pyproject.toml, in file order.
+def _raw_version_span(raw: str, value: str, operator: str, version: str) -> tuple[int, int] | None:
+    """Where the version sits in a TOML string as written (`raw`, quotes included).
+
+    Plainly written, the pin reads the same in `raw`; where an escape sits before
+    the version (`a\\u003d=1.0`), the version is the plain text that everything
+    after it in `value` follows. An escape inside the version itself is refused.
+    """
+    plain = version_span(raw, operator, version)
+    if plain is not None:
+        return plain
+    within = version_span(value, operator, version)
+    if within is None:
+        return None
+    tail = value[within[1] :]
+    at = raw.rfind(version)
+    while at >= 0:
+        after = raw[at + len(version) :]
+        if after[: len(tail)] == tail and after[len(tail) :] in ('"', "'", '"""', "'''"):
+            return at, at + len(version)
+        at = raw.rfind(version, 0, at)
+    return None
+
+
+@dataclass(frozen=True)
+class PyprojectPins:
+    """What a pyproject.toml pins exactly, and what else it requires, read in one parse."""
+
+    pins: tuple[TextPin, ...]
+    others: tuple[PyprojectRequirement, ...]
+
+
+def read_pyproject(path: PurePosixPath, text: str) -> PyprojectPins:
+    """The requirements of a pyproject.toml, in file order: exact pins with their spans,
+    and the rest (ranges, bare names, URLs) for a bump to check a new version against.
 
     Raises ParseError for invalid TOML or an invalid requirement string.
     """
     lines = _LineIndex(text)
     pins: list[TextPin] = []
+    others: list[PyprojectRequirement] = []
     for entry in _pyproject_entries(path, text):
+        name = canonicalize_name(entry.requirement.name)
         pin = _exact_pin(entry.requirement)
         if pin is None:
+            others.append(
+                PyprojectRequirement(
+                    name, entry.requirement.specifier, entry.line, entry.where, entry.value
+                )
+            )
             continue
         operator, version = pin
-        value = entry.string.value
-        span = version_span(value, operator, version)
+        # Found in the raw text, quotes and all: where an escape or a line-ending
+        # backslash sits inside the version, rewriting it would need TOML quoting
+        # rules, so it is refused rather than missed.
+        span = _raw_version_span(entry.raw, entry.value, operator, version)
         if span is None:
-            raise lines.error(path, entry.line, f"cannot locate the version in {value!r}")
-        raw_start = entry.string.spans[span[0]][0]
-        raw_end = entry.string.spans[span[1] - 1][1]
-        line, start = lines.locate(raw_start)
-        if text[raw_start:raw_end] != version:
-            # An escape or a line-ending backslash inside the version: rewriting it
-            # would need TOML quoting rules, so refuse rather than miss the pin.
-            raise lines.error(path, line, f"the version in {value!r} is not written plainly")
-        end = start + len(version)
+            raise lines.error(
+                path, entry.line, f"the version in {entry.value!r} is not written plainly"
+            )
+        line, start = lines.locate(entry.offset + span[0])
         pins.append(
             TextPin(
                 file=path,
                 line=line,
                 start=start,
-                end=end,
-                name=canonicalize_name(entry.requirement.name),
+                end=start + len(version),
+                name=name,
                 operator=operator,
                 version=version,
-                text=value,
+                text=entry.value,
                 where=entry.where,
             )
         )
-    return tuple(pins)
-
-
-def find_pyproject_requirements(path: PurePosixPath, text: str) -> tuple[PyprojectRequirement, ...]:
-    """The requirements of a pyproject.toml that are not exact pins, in file order.
-
-    Raises ParseError like find_pyproject_pins.
-    """
-    return tuple(
-        PyprojectRequirement(
-            name=canonicalize_name(entry.requirement.name),
-            specifier=entry.requirement.specifier,
-            line=entry.line,
-            where=entry.where,
-            text=entry.string.value,
-        )
-        for entry in _pyproject_entries(path, text)
-        if _exact_pin(entry.requirement) is None
-    )
+    return PyprojectPins(tuple(pins), tuple(others))
 
 
 # --------------------------------------------------------------------------- generic
