@@ -262,3 +262,20 @@ def run_bump(
         if not dry_run:
             commit(repo.root, changes)
     return BumpResult(canonical, new, tuple(edits), tuple(moved), changes)
+
+
+def render_table(result: BumpResult) -> str:
+    """A table of every file that changed: the package itself, then what followed it."""
+    rows: list[tuple[str, str, str]] = []
+    for edit in result.edits:
+        rows.append((f"{edit.file}:{edit.line}", result.name, f"{edit.old} → {result.version}"))
+    for moved in result.moved:
+        rows.append(
+            (moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}")
+        )
+    if not rows:
+        return f"{result.name} is already at {result.version} everywhere\n"
+    width = max(len("file"), *(len(r[0]) for r in rows))
+    pkg_width = max(len("package"), *(len(r[1]) for r in rows))
+    head = f"{'file':<{width}}  {'package':<{pkg_width}}  change\n"
+    return head + "".join(f"{f:<{width}}  {p:<{pkg_width}}  {c}\n" for f, p, c in rows)

@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName
@@ -29,6 +29,7 @@ from .lockfile import (
     via_annotations,
 )
 from .repo import Repo
+from .report import Finding, Kind, Severity
 from .reqfile import Entry, ReqFile, parse_requirements
 
 if TYPE_CHECKING:
@@ -36,35 +37,8 @@ if TYPE_CHECKING:
     # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
     from .dockerfile import Dockerfile, RequirementInstall
 
-Severity = Literal["error", "warning", "info"]
-Kind = Literal[
-    "stale-lock",
-    "constraint-violated",
-    "out-of-date",
-    "dockerfile-pin",
-    "co-installed-conflict",
-    "layers-disagree",
-    "wrong-python",
-    "unverified",
-    "annotations-differ",
-    "omitted-pin",
-    "inferred-options",
-    "not-managed",
-    "override",
-]
-
 FIX_LOCK = "nox -s lock"
 UNSAFE = frozenset({"pip", "setuptools", "distribute"})
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    line: int
-    package: str | None
-    kind: Kind
-    severity: Severity
-    message: str
 
 
 @dataclass(frozen=True)

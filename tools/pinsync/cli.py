@@ -202,8 +202,8 @@ def bump_parser() -> argparse.ArgumentParser:
 
 
 def cmd_bump(args: argparse.Namespace) -> int:
-    from .bump import run_bump, validate
-    from .report import render_bump, unified_diff
+    from .bump import render_table, run_bump, validate
+    from .report import unified_diff
     from .stage import one_run_at_a_time
 
     validate(args.name, args.version)  # before anything is read or run
@@ -211,7 +211,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     with one_run_at_a_time(root):
         repo = load_repo(root)
         result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome, args.jobs)
-    sys.stdout.write(render_bump(result))
+    sys.stdout.write(render_table(result))
     if args.dry_run:
         for change in result.changes:
             sys.stdout.write(unified_diff(change))

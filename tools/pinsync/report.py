@@ -6,12 +6,40 @@ import difflib
 import itertools
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-if TYPE_CHECKING:  # at run time the offline check must not pay for lock and bump imports
-    from .bump import BumpResult
-    from .check import Finding
+if TYPE_CHECKING:  # at run time the offline check must not pay for the stage's imports
     from .stage import Change
+
+Severity = Literal["error", "warning", "info"]
+Kind = Literal[
+    "stale-lock",
+    "constraint-violated",
+    "out-of-date",
+    "dockerfile-pin",
+    "co-installed-conflict",
+    "layers-disagree",
+    "wrong-python",
+    "unverified",
+    "annotations-differ",
+    "omitted-pin",
+    "inferred-options",
+    "not-managed",
+    "override",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing `check-lock` reports: where, about which package, what, and how bad."""
+
+    file: str
+    line: int
+    package: str | None
+    kind: Kind
+    severity: Severity
+    message: str
 
 
 def unified_diff(change: Change) -> str:
@@ -96,20 +124,3 @@ def render_text(findings: Sequence[Finding], color: bool) -> str:
                 "Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION"
             )
     return "\n".join(lines) + "\n"
-
-
-def render_bump(result: BumpResult) -> str:
-    """A table of every file that changed: the package itself, then what followed it."""
-    rows: list[tuple[str, str, str]] = []
-    for edit in result.edits:
-        rows.append((f"{edit.file}:{edit.line}", result.name, f"{edit.old} → {result.version}"))
-    for moved in result.moved:
-        rows.append(
-            (moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}")
-        )
-    if not rows:
-        return f"{result.name} is already at {result.version} everywhere\n"
-    width = max(len("file"), *(len(r[0]) for r in rows))
-    pkg_width = max(len("package"), *(len(r[1]) for r in rows))
-    head = f"{'file':<{width}}  {'package':<{pkg_width}}  change\n"
-    return head + "".join(f"{f:<{width}}  {p:<{pkg_width}}  {c}\n" for f, p, c in rows)
