@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from .discovery import join
 from .dockerfile import Copy, Dockerfile, RequirementInstall
 
 COMPOSE_NAMES = frozenset(
@@ -70,8 +71,8 @@ def compose_builds(path: PurePosixPath, text: str) -> tuple[ComposeBuild, ...]:
                 i += 1
         if context is None or "://" in context or context.startswith("git@"):
             continue  # a remote context holds nothing of this repository
-        ctx = _join(base, context or ".")
-        df = _join(ctx, dockerfile) if dockerfile else ctx / "Dockerfile"
+        ctx = join(base, context or ".")
+        df = join(ctx, dockerfile) if dockerfile else ctx / "Dockerfile"
         out.append(ComposeBuild(ctx, df))
     return tuple(out)
 
@@ -81,11 +82,6 @@ def _scalar(text: str) -> str | None:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1]
     return text or None
-
-
-def _join(base: PurePosixPath, path: str) -> PurePosixPath:
-    joined = posixpath.normpath(posixpath.join(base.as_posix(), path))
-    return PurePosixPath(joined)
 
 
 def contexts_for(
@@ -107,7 +103,7 @@ def contexts_for(
 def _is_dir(context: PurePosixPath, src: str, files: Collection[PurePosixPath]) -> bool:
     if src in (".", "./", "/"):
         return True
-    prefix = _join(context, src).as_posix() + "/"
+    prefix = join(context, src).as_posix() + "/"
     return any(f.as_posix().startswith(prefix) for f in files)
 
 
@@ -141,10 +137,10 @@ def source_of(
                 if target == dest or not target.startswith(dest.rstrip("/") + "/"):
                     continue
                 rel = target[len(dest.rstrip("/")) + 1 :]
-                return _join(context, posixpath.join(src, rel))
+                return join(context, posixpath.join(src, rel))
             placed = posixpath.join(dest, posixpath.basename(src)) if as_dir else dest
             if target == posixpath.normpath(placed):
-                return _join(context, src)
+                return join(context, src)
     return None
 
 

@@ -98,3 +98,21 @@ def dockerfile_paths(
     globs = tuple(patterns)
     # `Dockerfile.dockerignore` is the ignore file BuildKit reads beside a Dockerfile.
     return tuple(p for p in files if matches(p, globs) and not p.name.endswith(".dockerignore"))
+
+
+def join(base: PurePosixPath, path: str) -> PurePosixPath:
+    """`base/path` with `.` and `..` resolved in the text, never on the disk.
+
+    The one rule for paths written in files (includes, header sources, COPY):
+    a `..` that climbs above the root stays, so callers can tell it left the root.
+    """
+    parts: list[str] = []
+    for part in (base / path).parts:
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            else:
+                parts.append(part)
+        elif part != ".":
+            parts.append(part)
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .compiler import CURRENT
 from .config import Config, load_config
-from .discovery import dockerfile_paths, list_files, matches
+from .discovery import dockerfile_paths, join, list_files, matches
 from .errors import GraphError, PinsyncError
 from .graph import Graph, Invocation, Target, build_graph
 from .lockfile import Header, LockFile, infer_options, parse_header, parse_lockfile
@@ -107,23 +107,6 @@ def via_includes(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _join(base: PurePosixPath, path: str) -> PurePosixPath:
-    return _normalize(base / path)
-
-
-def _normalize(path: PurePosixPath) -> PurePosixPath:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            else:
-                parts.append(part)
-        elif part != ".":
-            parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
-
-
 def _run_dirs(lock: PurePosixPath) -> list[PurePosixPath]:
     """Where an author may have run the compile: the root, the lock's directory, between."""
     dirs = [PurePosixPath("."), lock.parent]
@@ -142,11 +125,11 @@ def find_run_dir(
     best: tuple[int, int] | None = None
     chosen = None
     for d in _run_dirs(lock):
-        if not all(_join(d, s) in on_disk for s in sources):
+        if not all(join(d, s) in on_disk for s in sources):
             continue
-        if output is not None and _join(d, output) != lock:
+        if output is not None and join(d, output) != lock:
             continue
-        score = (sum(_join(d, v) in on_disk for v in vias), -len(d.parts))
+        score = (sum(join(d, v) in on_disk for v in vias), -len(d.parts))
         if best is None or score > best:
             best, chosen = score, d
     return chosen
@@ -159,7 +142,7 @@ def _sources_from_vias(
     parsed: dict[PurePosixPath, ReqFile],
 ) -> tuple[str, ...]:
     """The files a compile was given: the `-r` notes that no other noted file includes."""
-    paths = {v: _join(run_dir, v) for v in vias if not v.endswith(".txt")}
+    paths = {v: join(run_dir, v) for v in vias if not v.endswith(".txt")}
     included: set[PurePosixPath] = set()
     for path in paths.values():
         if (root / path).is_file():
@@ -256,7 +239,7 @@ def _targets(
             else:
                 notes.append((lock, _unmanaged_reason(lock, header)))
                 continue
-        sources = tuple(_join(run_dir, s) for s in source_args)
+        sources = tuple(join(run_dir, s) for s in source_args)
         if not all(s in in_files or s.suffix not in _REQUIREMENT_SUFFIXES for s in sources):
             notes.append((lock, _unmanaged_reason(lock, header)))
             continue

@@ -17,6 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .discovery import join
 from .errors import ParseError
 
 IncludeKind = Literal["-r", "-c"]
@@ -187,7 +188,7 @@ def parse_requirements(path: PurePosixPath, text: str) -> ReqFile:
                 if not value:
                     raise ParseError(path, ll.line, ll.text, f"{flag} needs a file name")
                 includes.append(
-                    Include(_INCLUDE_FLAGS[flag], value, _resolve(path, value), ll.line)
+                    Include(_INCLUDE_FLAGS[flag], value, join(path.parent, value), ll.line)
                 )
                 continue
             if flag in _EDITABLE_FLAGS:
@@ -219,20 +220,6 @@ def _split_flag(text: str) -> tuple[str, str]:
     if len(text) > 2 and text[2] not in " =":
         return text[:2], text[2:].strip()
     return text[:2], text[2:].lstrip(" =").strip()
-
-
-def _resolve(path: PurePosixPath, value: str) -> PurePosixPath:
-    """Resolve an include relative to the including file, without touching the disk."""
-    parts: list[str] = []
-    for part in (path.parent / value).parts:
-        if part == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            else:
-                parts.append(part)
-        elif part != ".":
-            parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
 def _split_requirement_options(path: PurePosixPath, ll: LogicalLine) -> tuple[str, tuple[str, ...]]:
