@@ -309,11 +309,14 @@ PYPROJECT_ERRORS = [
 def test_find_pyproject_pins_errors(text: str, line: int, line_text: str, reason: str) -> None:
     with pytest.raises(ParseError) as caught:
         find_pyproject_pins(PYPROJECT, text)
-    assert (caught.value.file, caught.value.line, caught.value.text, caught.value.reason) == (
+    assert (caught.value.file, caught.value.line, caught.value.text) == (
         "pyproject.toml",
         line,
         line_text,
-        reason,
+    )
+    # tomli (below 3.11) words the end of a document without "(at end of document)".
+    assert caught.value.reason == reason or caught.value.reason == reason.replace(
+        " (at end of document)", ""
     )
 
 

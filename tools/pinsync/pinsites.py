@@ -204,18 +204,16 @@ def _first_line(exc: Exception) -> str:
 
 
 def _toml_error_line(exc: toml.TOMLDecodeError, lines: _LineIndex) -> int:
-    lineno = getattr(exc, "lineno", None)
-    if isinstance(lineno, int):
-        return lineno
-    message = str(exc)
-    found = _TOML_ERROR_LINE.search(message)
-    if found:
-        return int(found.group(1))
-    # "(at end of document)": the last line with text is as close as it gets.
+    # The end of the document is as close as the parser gets for an unclosed value;
+    # the last line with text is where to look, whichever parser (tomllib, tomli) says so.
     last = lines.count
     while last > 1 and not lines.text(last).strip():
         last -= 1
-    return last
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return min(lineno, last)
+    found = _TOML_ERROR_LINE.search(str(exc))
+    return min(int(found.group(1)), last) if found else last
 
 
 def _toml_error_reason(exc: toml.TOMLDecodeError) -> str:
