@@ -378,21 +378,42 @@ jobs:
 SCRIPT = "#!/bin/sh\npip install mlflow==3.4.0\n"
 
 
-def test_configured_pin_sites_are_edited_and_other_files_are_not(late_repo: MakeRepo) -> None:
+@pytest.mark.parametrize(
+    ("config", "edited"),
+    [
+        pytest.param(
+            "",
+            [".github/workflows/notes.yaml", ".github/workflows/serve.yml", "scripts/install.sh"],
+            id="discovered-sites",
+        ),
+        pytest.param(
+            '[tool.pinsync]\nskip-sites = ["ci", "script"]\npin-sites = [".github/workflows/*.yml"]\n',
+            [".github/workflows/serve.yml"],
+            id="kinds-skipped-glob-adds-back",
+        ),
+    ],
+)
+def test_pin_sites_are_edited_and_other_files_are_not(
+    late_repo: MakeRepo, config: str, edited: list[str]
+) -> None:
     repo = late_repo(
         {
-            "pyproject.toml": PIP_TOOLS_TABLE
-            + '[tool.pinsync]\npin-sites = [".github/workflows/*.yml"]\n',
+            "pyproject.toml": PIP_TOOLS_TABLE + config,
             ".github/workflows/serve.yml": WORKFLOW,
-            ".github/workflows/notes.yaml": WORKFLOW,  # not matched: .yaml
-            "scripts/install.sh": SCRIPT,  # not a pin site
+            ".github/workflows/notes.yaml": WORKFLOW,
+            "scripts/install.sh": SCRIPT,
         }
     )
     old = repo.snapshot()
     proc = repo.pinsync("bump", "mlflow", "3.5.0")
-    assert changed(old, repo.snapshot()) == [".github/workflows/serve.yml"], proc.stdout
-    assert repo.read(".github/workflows/serve.yml") == WORKFLOW_BUMPED
-    assert table(proc.stdout) == [
+    assert changed(old, repo.snapshot()) == edited, proc.stdout
+    for name in edited:
+        expected = (
+            WORKFLOW_BUMPED if name.endswith(("yml", "yaml")) else SCRIPT.replace("3.4.0", "3.5.0")
+        )
+        assert repo.read(name) == expected
+    rows = [row for row in table(proc.stdout) if row[0].startswith(".github/workflows/serve.yml")]
+    assert rows == [
         [".github/workflows/serve.yml:4", "mlflow", "3.4.0 → 3.5.0"],
         [".github/workflows/serve.yml:6", "mlflow", "3.4.0 → 3.5.0"],
     ]

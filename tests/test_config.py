@@ -14,7 +14,7 @@ from pinsync.repo import pip_tools_options
 P = PurePosixPath
 KNOWN_KEYS = (
     "compile-args, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
-    "layers-disagree, outputs, pin-sites, pip-wrappers, python"
+    "layers-disagree, outputs, pin-sites, pip-wrappers, python, skip-sites"
 )
 
 
@@ -114,6 +114,12 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
             {"python": "3.11", "frobnicate": True},
             f"[tool.pinsync]: unknown key 'frobnicate' (known: {KNOWN_KEYS})",
             id="unknown-key",
+        ),
+        pytest.param(
+            {"skip-sites": ["ci", "github"]},
+            "[tool.pinsync] skip-sites: unknown kind 'github' (known: pyproject, setup-cfg, tox, "
+            "pre-commit, ci, makefile, script, compose, uv-lock, pylock, pin-sites)",
+            id="unknown-site-kind",
         ),
         pytest.param(
             {"compile_args": ["--x"]},

@@ -11,15 +11,15 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .compiler import find_python, run_compile
-from .discovery import matches
 from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
 from .lockfile import parse_lockfile, pin_changes
-from .pinsites import PyprojectPins, TextPin, find_generic_pins, read_pyproject
+from .pinsites import PyprojectPins, TextPin, read_pyproject
 from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
 from .reqfile import Entry, exact_pin
+from .sites import SitePin
 from .stage import Change, Stage, commit
 
 
@@ -49,6 +49,8 @@ class BumpResult:
     edits: tuple[Edit, ...]
     moved: tuple[Moved, ...]
     changes: tuple[Change, ...]
+    # Pins in uv.lock or pylock.toml, which only uv rewrites: reported, never edited.
+    regenerate: tuple[Edit, ...] = ()
 
 
 def validate(name: str, version: str) -> tuple[NormalizedName, Version]:
@@ -187,48 +189,54 @@ def run_bump(
         edits.extend(Edit(df.path, site.line, site.version or "") for site in sites)
         texts[df.path] = text
 
-    pyproject = PurePosixPath("pyproject.toml")
-    if (repo.root / pyproject).is_file():
-        text = repo.read(pyproject)
-        found = read_pyproject(pyproject, text)  # one parse serves both questions
-        for req in found.others:
-            if (
-                req.name == canonical
-                and req.specifier
-                and not req.specifier.contains(parsed, prereleases=True)
-            ):
-                raise BumpError(f"pyproject.toml:{req.line}: {req.text!r} excludes {new}")
-        pins = [p for p in found.pins if p.name == canonical and p.version != new]
-        if pins:
-            texts[pyproject] = splice(text, [p.span for p in pins], new)
-            _only_versions_moved(
-                pyproject, found, read_pyproject(pyproject, texts[pyproject]), pins, new
-            )
-            edits.extend(Edit(pyproject, p.line, p.version) for p in pins)
-
-    for path in repo.files if repo.config.pin_sites else ():
-        if matches(path, repo.config.pin_sites) and path not in texts:
+    # Every other pin site: each service's pyproject, setup.cfg, tox.ini, CI, scripts...
+    regenerate: list[Edit] = []
+    by_file: dict[PurePosixPath, list[SitePin]] = {}
+    for site in repo.sites():
+        if site.pin.name != canonical or site.pin.file in texts:
+            continue
+        if not site.editable:
+            if site.pin.version != new:  # uv.lock, pylock.toml: uv writes those
+                regenerate.append(Edit(site.pin.file, site.pin.line, site.pin.version))
+            continue
+        by_file.setdefault(site.pin.file, []).append(site)
+    for path in sorted({*by_file, *(p for p in repo.files if p.name == "pyproject.toml")}):
+        if path.name == "pyproject.toml":
             text = repo.read(path)
-            pins = [
-                p for p in find_generic_pins(path, text) if p.name == canonical and p.version != new
-            ]
+            if canonical not in text.lower().replace("_", "-").replace(".", "-"):
+                continue  # most pyprojects of a monorepo do not name it: skip tomlkit
+            found = read_pyproject(path, text)  # one parse serves both questions
+            for req in found.others:
+                if (
+                    req.name == canonical
+                    and req.specifier
+                    and not req.specifier.contains(parsed, prereleases=True)
+                ):
+                    raise BumpError(f"{path}:{req.line}: {req.text!r} excludes {new}")
+            pins = [p for p in found.pins if p.name == canonical and p.version != new]
             if pins:
                 texts[path] = splice(text, [p.span for p in pins], new)
-                edits.extend(Edit(path, p.line, p.version) for p in pins)
+                _only_versions_moved(path, found, read_pyproject(path, texts[path]), pins, new)
+        else:
+            pins = [s.pin for s in by_file[path] if s.pin.version != new]
+            if pins:
+                texts[path] = splice(repo.read(path), [p.span for p in pins], new)
+        edits.extend(Edit(path, p.line, p.version) for p in pins)
 
     holding = {out for out, lock in repo.locks.items() if canonical in lock.pins()}
     edited_sources = {p for p in texts if p in repo.sources}
     for out, closure in repo.graph.closure.items():
         if edited_sources & set(closure):
             holding.add(out)
-    if not holding and not edits:
+    if not holding and not edits and not regenerate:
         raise BumpError(f"{name} is pinned nowhere and is in no lock file of {repo.root}")
     if not edits and all(
         repo.locks[out].pins()[canonical].pinned_version == new
         for out in holding
         if out in repo.locks and canonical in repo.locks[out].pins()
     ):
-        return BumpResult(canonical, new, (), (), ())  # already there: touch nothing
+        # Already there: touch nothing (a uv.lock behind is still worth saying).
+        return BumpResult(canonical, new, (), (), (), tuple(regenerate))
     selected = repo.graph.dependents(holding)
 
     with Stage(repo.root, selected | texts.keys()) as stage:
@@ -261,7 +269,7 @@ def run_bump(
         changes = stage.changes()
         if not dry_run:
             commit(repo.root, changes)
-    return BumpResult(canonical, new, tuple(edits), tuple(moved), changes)
+    return BumpResult(canonical, new, tuple(edits), tuple(moved), changes, tuple(regenerate))
 
 
 def render_table(result: BumpResult) -> str:
@@ -272,6 +280,10 @@ def render_table(result: BumpResult) -> str:
     for moved in result.moved:
         rows.append(
             (moved.file.as_posix(), moved.package, f"{moved.old or '-'} → {moved.new or '-'}")
+        )
+    for edit in result.regenerate:
+        rows.append(
+            (f"{edit.file}:{edit.line}", result.name, f"{edit.old} → regenerate with `uv lock`")
         )
     if not rows:
         return f"{result.name} is already at {result.version} everywhere\n"

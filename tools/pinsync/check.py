@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     # Imported where used: the common case, a stamped repository in sync, needs
     # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
     from .dockerfile import Dockerfile, RequirementInstall
+    from .sites import SitePin
 
 FIX_LOCK = "nox -s lock"
 UNSAFE = frozenset({"pip", "setuptools", "distribute"})
@@ -405,6 +406,82 @@ def check_dockerfile(
                 )
 
 
+# --- other pin sites ----------------------------------------------------------------
+
+
+def _scope(path: PurePosixPath, lock_paths: Iterable[PurePosixPath]) -> PurePosixPath | None:
+    """The service of a file: the nearest directory up from it that holds locks."""
+    locks = list(lock_paths)
+    for d in (path.parent, *path.parent.parents):
+        if any(d == lock.parent or d in lock.parent.parents for lock in locks):
+            return d
+    return None
+
+
+def check_sites(
+    sites: Sequence[SitePin],
+    locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+) -> Iterator[Finding]:
+    """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
+
+    It is drift when it matches none of them: in a monorepo, a pin at the root that
+    matches one service's lock is that service's, and no other lock is its business.
+    A package that no lock of the service pins (a tool installed only in CI) is left
+    alone: there is nothing to disagree with.
+    """
+    versions: dict[PurePosixPath, dict[NormalizedName, tuple[str, int]]] = {
+        path: {n: (e.pinned_version, e.line) for n, e in pins.items() if e.pinned_version}
+        for path, pins in locks.items()
+    }
+    for site in sites:
+        if not site.editable:  # uv.lock, pylock.toml: locks of their own
+            versions.setdefault(site.pin.file, {})[site.pin.name] = (
+                site.pin.version,
+                site.pin.line,
+            )
+    for site in sites:
+        if not site.editable:
+            continue
+        pin = site.pin
+        scope = _scope(pin.file, versions)
+        if scope is None:
+            continue
+        locked = {
+            path: pins[pin.name]
+            for path, pins in versions.items()
+            if pin.name in pins and (scope == path.parent or scope in path.parent.parents)
+        }
+        if not locked or any(v == pin.version for v, _ in locked.values()):
+            continue
+        # Name the lock nearest to the pin: most shared directories, then the shortest.
+        nearest = min(
+            locked,
+            key=lambda p: (-len(_common(p.parent, pin.file.parent)), len(p.parts), p.as_posix()),
+        )
+        version, line = locked[nearest]
+        where = pin.where or site.kind
+        file = pin.file.as_posix()
+        yield Finding(
+            file,
+            pin.line,
+            pin.name,
+            "pin-site",
+            "error",
+            f"{pin.name}: {file}:{pin.line} ({where}) pins {pin.version} but {nearest}:{line} "
+            f"pins {version} ({pin.version} → {version} to match, or "
+            f"`nox -s bump -- {pin.name} VERSION` to move both)",
+        )
+
+
+def _common(a: PurePosixPath, b: PurePosixPath) -> tuple[str, ...]:
+    shared = []
+    for x, y in zip(a.parts, b.parts, strict=False):
+        if x != y:
+            break
+        shared.append(x)
+    return tuple(shared)
+
+
 # --- layers ----------------------------------------------------------------------
 
 
@@ -654,6 +731,9 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     images = repo.dockerfiles()
     if images:
         findings.extend(_check_images(repo, images, lock_pins))
+    sites = repo.sites()
+    if sites:
+        findings.extend(check_sites(sites, lock_pins))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve))

@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -46,6 +46,8 @@ class Config:
     pip_tools: Mapping[str, Any] | None = None
     # Commands that behave like `pip install` (warehouse's `pip-install` script).
     pip_wrappers: tuple[str, ...] = ()
+    # Kinds of pin site not to read (sites.SiteKind): "tox", "ci", "pre-commit", ...
+    skip_sites: tuple[str, ...] = ()
     # Dockerfile -> its build context, both relative to the root; beats compose files.
     docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
 
@@ -63,6 +65,7 @@ _KEYS = {
     "jobs",
     "docker-contexts",
     "pip-wrappers",
+    "skip-sites",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -136,7 +139,22 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         jobs=jobs,
         pip_tools=pip_tools_table,
         pip_wrappers=_strings(table, "pip-wrappers", "[tool.pinsync]") or (),
+        skip_sites=_skip_sites(table),
     )
+
+
+def _skip_sites(table: dict[str, Any]) -> tuple[str, ...]:
+    kinds = _strings(table, "skip-sites", "[tool.pinsync]") or ()
+    if kinds:
+        from .sites import SiteKind
+
+        known = get_args(SiteKind)
+        unknown = sorted(set(kinds) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"[tool.pinsync] skip-sites: unknown kind {unknown[0]!r} (known: {', '.join(known)})"
+            )
+    return kinds
 
 
 def _default(value: tuple[str, ...] | None, default: tuple[str, ...]) -> tuple[str, ...]:

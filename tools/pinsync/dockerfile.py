@@ -288,6 +288,9 @@ def _pip_invocation(
         return "install", words[1:]
     if program == "pip-sync":
         return "sync", words[1:]
+    if program == "pipx":  # `pipx install tox==4.11.0`: an application, pinned all the same
+        rest = _skip_options(words[1:])
+        return ("install", rest[1:]) if rest and rest[0].text == "install" else None
     if program == "uv":
         rest = _skip_options(words[1:])
         if not rest or rest[0].text != "pip":
@@ -598,3 +601,41 @@ class _Parser:
             )
             for kind, line, value in files
         )
+
+
+# --- pip commands outside Dockerfiles ----------------------------------------------------------
+
+
+def command_pins(
+    path: PurePosixPath, lines: Sequence[tuple[int, int, str]], wrappers: Collection[str] = ()
+) -> list[PinSite]:
+    """Pins of the pip commands in a shell text given as (line, column, text) pieces.
+
+    The pieces are joined into one script, each character remembering where it was
+    written, and read with the same shell-word and pip logic as a Dockerfile's RUN;
+    a CI step, a Makefile recipe or a script line is a RUN without the Dockerfile.
+    """
+    chars: list[str] = []
+    srcs: list[Src] = []
+    for number, column, text in lines:
+        if chars:
+            chars.append(" ")
+            srcs.append(Src(number, column))
+        chars.extend(text)
+        srcs.extend(Src(number, column + k) for k in range(len(text)))
+    pins: list[PinSite] = []
+    for command in Lexer(Text("".join(chars), tuple(srcs)), {}, shell=True).run():
+        invocation = _pip_invocation(command, wrappers)
+        if invocation is None or invocation[0] != "install":
+            continue
+        args = invocation[1]
+        k = 0
+        while k < len(args):
+            if args[k].text.startswith("-") and args[k].text != "-":
+                _, _, k = _option(args, k)
+                continue
+            pin = _pin(path, args[k], 0)
+            if pin is not None:
+                pins.append(pin)
+            k += 1
+    return pins

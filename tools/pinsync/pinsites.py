@@ -244,6 +244,12 @@ def _requirement_lists(
                 for extra, deps in extras.items():
                     key: _Path = ("project", "optional-dependencies", extra)
                     yield key, f"project.optional-dependencies.{extra}", deps, False
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    if isinstance(uv, dict):
+        for uv_key in ("constraint-dependencies", "override-dependencies", "dev-dependencies"):
+            if uv_key in uv:
+                yield ("tool", "uv", uv_key), f"tool.uv.{uv_key}", uv[uv_key], False
     if "dependency-groups" in data:
         groups = data["dependency-groups"]
         if not isinstance(groups, dict):

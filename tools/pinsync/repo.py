@@ -21,6 +21,7 @@ from .reqfile import ReqFile, parse_requirements
 
 if TYPE_CHECKING:
     from .dockerfile import Dockerfile
+    from .sites import SiteKind, SitePin
 
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
 
@@ -39,6 +40,26 @@ class Repo:
 
     def read(self, path: PurePosixPath) -> str:
         return read_text(self.root, path)
+
+    def sites(self) -> list[SitePin]:
+        """Every pin of every other file that names versions (pyproject, CI, tox, ...)."""
+        from .sites import find_sites, site_kind
+
+        found: list[SitePin] = []
+        skipped = set(self.config.skip_sites)
+        for path in self.files:
+            kind: SiteKind | None = site_kind(path)
+            if kind is None or kind in skipped:
+                # `pin-sites` globs add files, read word by word, even of a skipped kind.
+                kind = "pin-sites" if matches(path, self.config.pin_sites) else None
+            if kind is None or matches(path, self.config.exclude):
+                continue
+            try:
+                text = self.read(path)
+            except PinsyncError:
+                continue  # not text: holds no pin anyone edits by hand
+            found.extend(find_sites(kind, path, text, self.config.pip_wrappers))
+        return found
 
     def dockerfiles(self) -> list[Dockerfile]:
         """Every Dockerfile the config's globs name, parsed."""

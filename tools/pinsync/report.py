@@ -27,6 +27,7 @@ Kind = Literal[
     "inferred-options",
     "not-managed",
     "override",
+    "pin-site",
 ]
 
 

@@ -1,0 +1,377 @@
+"""Pin sites beyond requirement files and Dockerfiles: every other place a version is named.
+
+Each kind of file has a finder that returns the exact pins it holds, with the span of
+each version, so that `check` can compare them with the locks of their service and
+`bump` can move them through the one splice. `uv.lock` and `pylock.toml` are read as
+locks of their own (never rewritten). Pure: paths and texts in, pins out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from . import toml
+from .pinsites import TextPin, find_generic_pins
+from .reqfile import exact_pin
+
+SiteKind = Literal[
+    "pyproject",
+    "setup-cfg",
+    "tox",
+    "pre-commit",
+    "ci",
+    "makefile",
+    "script",
+    "compose",
+    "uv-lock",
+    "pylock",
+    "pin-sites",
+]
+# Kinds whose pins are locks of their own: compared against, never edited.
+LOCK_KINDS: frozenset[SiteKind] = frozenset({"uv-lock", "pylock"})
+
+_COMPOSE = re.compile(r"(docker-)?compose(\.[\w-]+)?\.ya?ml")
+_PYLOCK = re.compile(r"pylock(\.[\w-]+)?\.toml")
+# Where a pip command starts on a line of YAML, make or shell: the text before it is
+# a YAML key, a list dash, a make variable or another command.
+_PIP_COMMAND = re.compile(
+    r"(?:(?<=[\s;&|(`\"'])|^)(?:sudo\s+(?:-\S+\s+)*)?"
+    r"(?:\S*python[\d.]*\s+(?:-\S+\s+)*-m\s*pip|\S*uv\s+pip|\S*pipx|\S*pip[\d.]*)\s+install\b"
+)
+
+
+@dataclass(frozen=True)
+class SitePin:
+    kind: SiteKind
+    pin: TextPin
+
+    @property
+    def editable(self) -> bool:
+        return self.kind not in LOCK_KINDS
+
+
+def site_kind(path: PurePosixPath) -> SiteKind | None:
+    """Which finder reads `path`, from its name alone; None for files that hold no sites."""
+    name = path.name
+    if name == "pyproject.toml":
+        return "pyproject"
+    if name == "setup.cfg":
+        return "setup-cfg"
+    if name == "tox.ini":
+        return "tox"
+    if name == ".pre-commit-config.yaml":
+        return "pre-commit"
+    if name == "uv.lock":
+        return "uv-lock"
+    if _PYLOCK.fullmatch(name):
+        return "pylock"
+    if name == ".gitlab-ci.yml" or (
+        path.parent.as_posix() == ".github/workflows" and path.suffix in (".yml", ".yaml")
+    ):
+        return "ci"
+    if name in ("Makefile", "makefile", "GNUmakefile") or path.suffix == ".mk":
+        return "makefile"
+    if path.suffix in (".sh", ".bash"):
+        return "script"
+    if _COMPOSE.fullmatch(name):
+        return "compose"
+    return None
+
+
+def find_sites(
+    kind: SiteKind, path: PurePosixPath, text: str, wrappers: Collection[str] = ()
+) -> list[SitePin]:
+    """The exact pins of one file of `kind`, in file order."""
+    if kind == "pyproject":
+        pins: Sequence[TextPin] = pyproject_pins(path, text)
+    elif kind in ("setup-cfg", "tox"):
+        pins = _ini_pins(path, text, kind)
+    elif kind == "pre-commit":
+        pins = _pre_commit_pins(path, text)
+    elif kind in LOCK_KINDS:
+        pins = _toml_lock_pins(path, text, "package" if kind == "uv-lock" else "packages")
+    elif kind == "pin-sites":
+        pins = find_generic_pins(path, text)
+    else:
+        pins = _command_pins(path, text, wrappers, make=kind == "makefile")
+    return [SitePin(kind, p) for p in pins]
+
+
+# --- pyproject.toml ------------------------------------------------------------------------
+
+
+def _requirement_strings(data: Mapping[str, object]) -> Iterator[tuple[str, str]]:
+    """(where, requirement) of every requirement string a pyproject.toml holds."""
+
+    def strings(value: object, where: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, list):
+            yield from ((where, v) for v in value if isinstance(v, str))
+
+    project = data.get("project")
+    if isinstance(project, dict):
+        yield from strings(project.get("dependencies"), "project.dependencies")
+        extras = project.get("optional-dependencies")
+        if isinstance(extras, dict):
+            for extra, deps in extras.items():
+                yield from strings(deps, f"project.optional-dependencies.{extra}")
+    groups = data.get("dependency-groups")
+    if isinstance(groups, dict):
+        for group, deps in groups.items():
+            yield from strings(deps, f"dependency-groups.{group}")
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    if isinstance(uv, dict):
+        for key in ("constraint-dependencies", "override-dependencies", "dev-dependencies"):
+            yield from strings(uv.get(key), f"tool.uv.{key}")
+
+
+def pyproject_pins(path: PurePosixPath, text: str) -> list[TextPin]:
+    """Exact pins of a pyproject.toml, each with the span of its version.
+
+    tomllib tells whether there is any pin at all (most files have none, and a check
+    reads every pyproject of a monorepo); only then is the version located in the
+    text, by searching each requirement string as written.
+    """
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError:
+        return []  # not this check's business; a bump that must edit it says why
+    found: list[TextPin] = []
+    lines = text.split("\n")
+    for where, value in _requirement_strings(data):
+        pin = _pin_of(value)
+        if pin is None:
+            continue
+        located = _locate_string(lines, value, pin[2])
+        if located is not None:
+            line, start = located
+            found.append(
+                TextPin(
+                    path, line, start, start + len(pin[2]), pin[0], pin[1], pin[2], value, where
+                )
+            )
+    return found
+
+
+def _pin_of(value: str) -> tuple[NormalizedName, str, str] | None:
+    try:
+        req = Requirement(value)
+    except InvalidRequirement:
+        return None
+    spec = exact_pin(req.specifier)
+    if spec is None or req.url:
+        return None
+    return canonicalize_name(req.name), spec.operator, spec.version
+
+
+def _locate_string(lines: Sequence[str], value: str, version: str) -> tuple[int, int] | None:
+    """(line, column of the version) of the first quoted `value` written plainly."""
+    for quote in ('"', "'"):
+        needle = f"{quote}{value}{quote}"
+        for number, line in enumerate(lines, start=1):
+            at = line.find(needle)
+            if at >= 0:
+                return number, at + 1 + value.rfind(version)
+    return None
+
+
+# --- INI files: setup.cfg, tox.ini ----------------------------------------------------------
+
+
+def _ini_wanted(kind: SiteKind, section: str, key: str) -> bool:
+    if kind == "setup-cfg":
+        return (section == "options" and key == "install_requires") or (
+            section == "options.extras_require"
+        )
+    return section.startswith("testenv") and key == "deps"
+
+
+def _ini_pins(path: PurePosixPath, text: str, kind: SiteKind) -> list[TextPin]:
+    """Pins in the requirement values of an INI file (values may continue, indented)."""
+    pins: list[TextPin] = []
+    section = ""
+    wanted = False
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if line[0] not in " \t":
+            wanted = False
+            if stripped.startswith("["):
+                section = stripped.strip("[]").strip()
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                continue
+            wanted = _ini_wanted(kind, section, key.strip())
+            if not wanted or not value.strip():
+                continue
+            column = len(key) + 1
+        elif wanted:
+            value, column = line, 0
+        else:
+            continue
+        pins.extend(_shifted(find_generic_pins(path, value), number, column))
+    return pins
+
+
+def _shifted(pins: Sequence[TextPin], line: int, column: int) -> list[TextPin]:
+    """Pins found in one piece of a line, moved to where that piece sits in the file."""
+    return [
+        TextPin(
+            p.file,
+            line,
+            p.start + column,
+            p.end + column,
+            p.name,
+            p.operator,
+            p.version,
+            p.text,
+            p.where,
+        )
+        for p in pins
+    ]
+
+
+# --- .pre-commit-config.yaml ---------------------------------------------------------------
+
+
+def _pre_commit_pins(path: PurePosixPath, text: str) -> list[TextPin]:
+    """Pins in `additional_dependencies`, as a block list or an inline one."""
+    pins: list[TextPin] = []
+    block_indent: int | None = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r")
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None:
+            if line.strip() and (indent <= block_indent and not line.lstrip().startswith("-")):
+                block_indent = None
+            elif line.strip():
+                pins.extend(_shifted(find_generic_pins(path, line), number, 0))
+                continue
+        at = line.find("additional_dependencies:")
+        if at >= 0:
+            rest = line[at + len("additional_dependencies:") :]
+            if rest.strip():
+                column = at + len("additional_dependencies:")
+                # A flow list: its brackets are not part of the first and last words.
+                flat = rest.replace("[", " ").replace("]", " ")
+                pins.extend(_shifted(find_generic_pins(path, flat), number, column))
+            else:
+                block_indent = indent
+    return pins
+
+
+# --- CI workflows, Makefiles, scripts, compose command lines --------------------------------
+
+
+def _command_pins(
+    path: PurePosixPath, text: str, wrappers: Collection[str], *, make: bool
+) -> list[TextPin]:
+    """Pins of `pip install` (pip, python -m pip, uv pip, pipx) commands, line by line.
+
+    A command continues over lines ending in a backslash; what precedes it on its
+    first line (a YAML key, a list dash, a make target's tab) is not part of it.
+    """
+    if "install" not in text:
+        return []
+    from .dockerfile import command_pins
+
+    lines = text.split("\n")
+    pins: list[TextPin] = []
+    k = 0
+    while k < len(lines):
+        line = lines[k].rstrip("\r")
+        match = _PIP_COMMAND.search(line)
+        if match is None:
+            k += 1
+            continue
+        end = len(line)
+        if match.start() > 0 and line[match.start() - 1] in "\"'":
+            # `sh -c "pip install ..."`: the command ends where its quote closes.
+            close = line.find(line[match.start() - 1], match.start())
+            end = close if close >= 0 else end
+        pieces = [(k + 1, match.start(), line[match.start() : end])]
+        while pieces[-1][2].endswith("\\") and k + 1 < len(lines):
+            number, column, piece = pieces[-1]
+            pieces[-1] = (number, column, piece[:-1])
+            k += 1
+            nxt = lines[k].rstrip("\r")
+            pieces.append((k + 1, 0, nxt))
+        if make:
+            # `$$` is make's escape for the shell's `$`; a `$(VAR)` stays unknown.
+            pieces = [(n, c, p.replace("$$", "$")) for n, c, p in pieces]
+        for site in command_pins(path, pieces, wrappers):
+            span = site.span
+            if span is None:
+                continue
+            pins.append(
+                TextPin(
+                    path,
+                    span.line,
+                    span.start,
+                    span.end,
+                    site.name,
+                    site.operator,
+                    span.old,
+                    site.raw,
+                    "",
+                )
+            )
+        k += 1
+    return pins
+
+
+# --- uv.lock, pylock.toml ------------------------------------------------------------------
+
+
+def _toml_lock_pins(path: PurePosixPath, text: str, table: str) -> list[TextPin]:
+    """(name, version) of each package of a uv.lock or pylock.toml, at its version line."""
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError:
+        return []
+    packages = data.get(table)
+    if not isinstance(packages, list):
+        return []
+    versions = {
+        canonicalize_name(p["name"]): p["version"]
+        for p in packages
+        if isinstance(p, dict)
+        and isinstance(p.get("name"), str)
+        and isinstance(p.get("version"), str)
+    }
+    pins: list[TextPin] = []
+    current: NormalizedName | None = None
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if line.startswith("[["):
+            current = None
+        elif line.startswith("name = ") and current is None:
+            current = canonicalize_name(line[len("name = ") :].strip().strip('"'))
+        elif line.startswith("version = ") and current in versions:
+            version = versions[current]
+            start = raw.find(version)
+            pins.append(
+                TextPin(
+                    path,
+                    number,
+                    start,
+                    start + len(version),
+                    current,
+                    "==",
+                    version,
+                    f"{current}=={version}",
+                    "",
+                )
+            )
+            current = None
+    return pins
