@@ -421,6 +421,7 @@ def _scope(path: PurePosixPath, lock_paths: Iterable[PurePosixPath]) -> PurePosi
 def check_sites(
     sites: Sequence[SitePin],
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    images: Sequence[Dockerfile] = (),
 ) -> Iterator[Finding]:
     """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
 
@@ -461,6 +462,23 @@ def check_sites(
         version, line = locked[nearest]
         where = pin.where or site.kind
         file = pin.file.as_posix()
+        # The other places of this service that agree with the lock, so that one
+        # finding names every file the fix touches.
+        places: list[tuple[PurePosixPath, int, NormalizedName, str | None]] = [
+            (p.file, p.line, p.name, p.version) for p in (s.pin for s in sites if s.editable)
+        ]
+        places.extend((p.file, p.line, p.name, p.version) for df in images for p in df.pins)
+        agreeing = sorted(
+            {
+                f"{path}:{number}"
+                for path, number, name, pinned in places
+                if name == pin.name
+                and pinned == version
+                and path != pin.file
+                and (scope == path.parent or scope in path.parent.parents)
+            }
+        )
+        also = f"; so do {', '.join(agreeing[:3])}" if agreeing else ""
         yield Finding(
             file,
             pin.line,
@@ -468,7 +486,7 @@ def check_sites(
             "pin-site",
             "error",
             f"{pin.name}: {file}:{pin.line} ({where}) pins {pin.version} but {nearest}:{line} "
-            f"pins {version} ({pin.version} → {version} to match, or "
+            f"pins {version}{also} ({pin.version} → {version} to match, or "
             f"`nox -s bump -- {pin.name} VERSION` to move both)",
         )
 
@@ -733,7 +751,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         findings.extend(_check_images(repo, images, lock_pins))
     sites = repo.sites()
     if sites:
-        findings.extend(check_sites(sites, lock_pins))
+        findings.extend(check_sites(sites, lock_pins, images))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve))

@@ -41,10 +41,15 @@ _COMPOSE = re.compile(r"(docker-)?compose(\.[\w-]+)?\.ya?ml")
 _PYLOCK = re.compile(r"pylock(\.[\w-]+)?\.toml")
 # Where a pip command starts on a line of YAML, make or shell: the text before it is
 # a YAML key, a list dash, a make variable or another command.
+_PATH = r"[^\s\"'`;&|()]*"  # a directory before the program: /opt/venv/bin/, $(VENV)/
 _PIP_COMMAND = re.compile(
     r"(?:(?<=[\s;&|(`\"'])|^)(?:sudo\s+(?:-\S+\s+)*)?"
-    r"(?:\S*python[\d.]*\s+(?:-\S+\s+)*-m\s*pip|\S*uv\s+pip|\S*pipx|\S*pip[\d.]*)\s+install\b"
+    rf"(?:{_PATH}python[\d.]*\s+(?:-\S+\s+)*-m\s*pip|{_PATH}uv\s+pip|{_PATH}pipx|{_PATH}pip[\d.]*)"
+    r"\s+install\b"
 )
+# Words that may stand before a command on its line: YAML's `- run:`, shell keywords,
+# prefixes. Anything else makes the `pip install` an argument (`echo pip install`).
+_BEFORE_COMMAND = frozenset({"-", "then", "do", "else", "exec", "time", "nohup", "env", "!"})
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,8 @@ def _command_pins(
     while k < len(lines):
         line = lines[k].rstrip("\r")
         match = _PIP_COMMAND.search(line)
+        while match is not None and not _starts_command(line[: match.start()]):
+            match = _PIP_COMMAND.search(line, match.end())
         if match is None:
             k += 1
             continue
@@ -328,6 +335,19 @@ def _command_pins(
             )
         k += 1
     return pins
+
+
+def _starts_command(before: str) -> bool:
+    """Whether a command may start after `before`, the text before it on its line."""
+    segment = re.split(r"&&|\|\||[;|&(`]|\$\(", before)[-1]
+    words = segment.split()
+    if not words:
+        return True
+    last = words[-1]
+    # `$(PYTHON) -m pip install`: an interpreter only make knows; pip is the program.
+    # `sh -c "pip install ..."`: the quote opens the script of another shell.
+    quoted = last in ('"', "'") and len(words) > 1 and words[-2] == "-c"
+    return last.endswith(":") or last in _BEFORE_COMMAND or "=" in last or last == "-m" or quoted
 
 
 # --- uv.lock, pylock.toml ------------------------------------------------------------------
