@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -150,7 +151,7 @@ def uv_lock(repo: Repo) -> None:
     subprocess.run(
         [find_uv(), "lock", "--quiet"],
         cwd=repo.path,
-        env={**sealed_env(os.environ, None, "uv"), "UV_PYTHON": os.sys.executable},
+        env={**sealed_env(os.environ, None, "uv"), "UV_PYTHON": sys.executable},
         check=True,
         capture_output=True,
     )
