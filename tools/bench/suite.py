@@ -141,10 +141,31 @@ def synthetic_sources(shape: Shape) -> dict[str, str]:
 
 def write_synthetic(shape: Shape, root: Path, wheels: Path) -> Synthetic:
     root.mkdir(parents=True)
-    table = ["[tool.pip-tools]", "no-index = true", 'find-links = ["wheels"]']
+    names = package_names(shape.packages)
+    # Pin sites a real service has besides its locks, so that `check` pays for reading
+    # them: project ranges, a CI workflow and tox deps (a tool no lock pins is left alone).
+    deps = ", ".join(f'"{n}>=1.0"' for n in names[:10])
+    table = [
+        "[project]",
+        'name = "synthetic"',
+        'version = "1.0"',
+        f"dependencies = [{deps}]",
+        "[tool.pip-tools]",
+        "no-index = true",
+        'find-links = ["wheels"]',
+    ]
     if shape.hashes:
         table.append("generate-hashes = true")
     (root / "pyproject.toml").write_text("\n".join(table) + "\n")
+    site_files = {
+        ".github/workflows/ci.yml": "jobs:\n  test:\n    steps:\n"
+        "      - run: pip install -r requirements/base.txt\n"
+        "      - run: python -m pip install tox==4.11.0\n",
+        "tox.ini": "[testenv]\ndeps =\n    -r requirements/base.txt\n    tox-gh==1.3.1\n",
+    }
+    for rel, text in site_files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
     shutil.copytree(wheels, root / "wheels")
     files = synthetic_sources(shape)
     for rel, text in files.items():
