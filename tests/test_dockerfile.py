@@ -12,11 +12,11 @@ from pinsync.discovery import dockerfile_paths
 from pinsync.dockerfile import (
     BuildStage,
     Dockerfile,
-    PinSite,
     parse_dockerfile,
 )
 from pinsync.edits import check_version, splice
 from pinsync.errors import EditError, ParseError
+from pinsync.pipcommand import PinSite
 
 PATH = PurePosixPath("docker/Dockerfile")
 

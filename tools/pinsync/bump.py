@@ -15,11 +15,11 @@ from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
 from .lockfile import parse_lockfile, pin_changes
-from .pinsites import PyprojectPins, TextPin, read_pyproject
+from .pyproject import PyprojectPins, read_pyproject
 from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
 from .reqfile import Entry, exact_pin
-from .sites import SitePin
+from .sites import SitePin, TextPin
 from .stage import Change, Stage, commit
 
 

@@ -12,13 +12,13 @@ import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Final, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from . import toml
-from .pinsites import TextPin, find_generic_pins
+from .edits import Span, version_span
 from .reqfile import exact_pin
 
 SiteKind = Literal[
@@ -50,6 +50,29 @@ _PIP_COMMAND = re.compile(
 # Words that may stand before a command on its line: YAML's `- run:`, shell keywords,
 # prefixes. Anything else makes the `pip install` an argument (`echo pip install`).
 _BEFORE_COMMAND = frozenset({"-", "then", "do", "else", "exec", "time", "nohup", "env", "!"})
+
+
+@dataclass(frozen=True)
+class TextPin:
+    """One exact pin found in a text file.
+
+    `start`/`end` is the column span of the version literal on physical line
+    `line`, in characters of that line (a CRLF's `\\r` is never inside it).
+    """
+
+    file: PurePosixPath
+    line: int
+    start: int
+    end: int
+    name: NormalizedName
+    operator: str
+    version: str
+    text: str
+    where: str
+
+    @property
+    def span(self) -> Span:
+        return Span(self.file, self.line, self.start, self.end, self.version)
 
 
 @dataclass(frozen=True)
@@ -163,6 +186,12 @@ def pyproject_pins(path: PurePosixPath, text: str) -> list[TextPin]:
                 )
             )
     return found
+
+
+def _exact(req: Requirement) -> tuple[str, str] | None:
+    """(operator, version) when `req` is one `==`/`===` specifier without wildcard."""
+    spec = exact_pin(req.specifier)
+    return (spec.operator, spec.version) if spec is not None else None
 
 
 def _pin_of(value: str) -> tuple[NormalizedName, str, str] | None:
@@ -288,7 +317,7 @@ def _command_pins(
     """
     if "install" not in text:
         return []
-    from .dockerfile import command_pins
+    from .pipcommand import command_pins
 
     lines = text.split("\n")
     pins: list[TextPin] = []
@@ -395,3 +424,92 @@ def _toml_lock_pins(path: PurePosixPath, text: str, table: str) -> list[TextPin]
             )
             current = None
     return pins
+
+
+# --- any text file: words that are exact pins ----------------------------------------------
+
+
+_QUOTES: Final = ("'", '"')
+
+
+def _words(line: str) -> Iterator[tuple[int, str]]:
+    """(column, text) of the shell-like words of one line, up to a comment.
+
+    A quoted stretch keeps its spaces inside one word, but the quotes stay in the
+    text: in a constraints file `a==1;python_version<"3.12"` has to keep them.
+    Unlike shlex this never fails: a quote without a partner on the line is an
+    ordinary character. A `#` starts a comment only at the start of a word, as in
+    shell and YAML, so `pkg.tar.gz#sha256=...` survives.
+    """
+    pos = 0
+    while pos < len(line):
+        if line[pos].isspace():
+            pos += 1
+            continue
+        if line[pos] == "#":
+            return
+        start = pos
+        while pos < len(line) and not line[pos].isspace():
+            close = line.find(line[pos], pos + 1) if line[pos] in _QUOTES else -1
+            pos = close + 1 if close >= 0 else pos + 1
+        yield start, line[start:pos]
+
+
+def _trim(word: str) -> tuple[int, int]:
+    """The [lo, hi) of `word` without surrounding quotes and trailing commas.
+
+    The commas are those of YAML flow, JSON or TOML lists; a lone quote at either
+    end is what is left of a string that started or ends on another line.
+    """
+    lo, hi = 0, len(word)
+    changed = True
+    while changed and hi > lo:
+        changed = False
+        while hi > lo and word[hi - 1] == ",":
+            hi -= 1
+            changed = True
+        if hi - lo >= 2 and word[lo] in _QUOTES and word[hi - 1] == word[lo]:
+            lo, hi, changed = lo + 1, hi - 1, True
+            continue
+        if hi > lo and word[lo] in _QUOTES and word.count(word[lo], lo, hi) % 2:
+            lo, changed = lo + 1, True
+        if hi > lo and word[hi - 1] in _QUOTES and word.count(word[hi - 1], lo, hi) % 2:
+            hi, changed = hi - 1, True
+    return lo, hi
+
+
+def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
+    """Exact pins written as words of any text file, in file order.
+
+    Words that are not requirements are skipped, never reported as errors: most
+    words of a workflow or script are not meant to be requirements at all.
+    """
+    pins: list[TextPin] = []
+    for number, raw_line in enumerate(text.split("\n"), start=1):
+        for column, word in _words(raw_line.rstrip("\r")):
+            lo, hi = _trim(word)
+            value = word[lo:hi]
+            if "==" not in value:
+                continue
+            try:
+                req = Requirement(value)
+            except InvalidRequirement:
+                continue
+            pin = _exact(req)
+            span = version_span(value, *pin) if pin else None
+            if pin is None or span is None:
+                continue
+            pins.append(
+                TextPin(
+                    file=path,
+                    line=number,
+                    start=column + lo + span[0],
+                    end=column + lo + span[1],
+                    name=canonicalize_name(req.name),
+                    operator=pin[0],
+                    version=pin[1],
+                    text=value,
+                    where="",
+                )
+            )
+    return tuple(pins)

@@ -1,4 +1,4 @@
-"""Tests for pinsync.pinsites: finding exact pins in pyproject.toml and other text files."""
+"""Tests for pinsync.pyproject and the generic finder of pinsync.sites: finding exact pins in pyproject.toml and other text files."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ from packaging.utils import canonicalize_name
 
 from pinsync.edits import check_version, splice
 from pinsync.errors import EditError, ParseError
-from pinsync.pinsites import (
-    PyprojectRequirement,
-    TextPin,
-    find_generic_pins,
-    read_pyproject,
-)
+from pinsync.pyproject import PyprojectRequirement, read_pyproject
+from pinsync.sites import TextPin, find_generic_pins
 
 PYPROJECT = PurePosixPath("pyproject.toml")
 
