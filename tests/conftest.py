@@ -134,6 +134,27 @@ class Repo:
         return proc
 
 
+def wait_for_compile(group: int, timeout: float = 60) -> None:
+    """Return once a pip-compile runs in process group `group` (a pinsync started in a
+    session of its own), so that a signal sent now lands in the middle of a compile,
+    however fast or slow this machine compiles."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                if b"piptools" in cmdline and os.getpgid(int(entry.name)) == group:
+                    return
+            except (OSError, ProcessLookupError):
+                continue
+        time.sleep(0.01)
+    raise AssertionError("no pip-compile started")
+
+
 @pytest.fixture
 def make_repo(tmp_path: Path, early_wheels: Path) -> Callable[[Mapping[str, str]], Repo]:
     """A factory: a repository with `files`, a `wheels/` find-links dir and `[tool.pip-tools]`."""

@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import TOOLS, Repo
+from conftest import TOOLS, Repo, wait_for_compile
 from pinsync.reqfile import parse_requirements
 
 
@@ -253,7 +252,7 @@ def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     proc = _start(repo, tmpdir)
-    time.sleep(0.8)  # inside the first pip-compile; the three take well over a second
+    wait_for_compile(proc.pid)  # Ctrl-C lands inside a pip-compile
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.compiler import find_uv, sealed_env
-from pinsync.sites import SiteKind, find_sites, site_kind
+from pinsync.discovery import SiteKind, site_kind
+from pinsync.sites import find_sites
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 

@@ -16,17 +16,6 @@ from pathlib import PurePosixPath
 from .discovery import join
 from .dockerfile import Copy, Dockerfile, RequirementInstall
 
-COMPOSE_NAMES = frozenset(
-    {"docker-compose.yml", "docker-compose.yaml", "compose.yml", "compose.yaml"}
-)
-
-
-def is_compose_file(path: PurePosixPath) -> bool:
-    name = path.name
-    return name in COMPOSE_NAMES or (
-        name.startswith(("docker-compose.", "compose.")) and name.endswith((".yml", ".yaml"))
-    )
-
 
 @dataclass(frozen=True)
 class ComposeBuild:

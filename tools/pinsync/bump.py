@@ -192,7 +192,7 @@ def run_bump(
     # Every other pin site: each service's pyproject, setup.cfg, tox.ini, CI, scripts...
     regenerate: list[Edit] = []
     by_file: dict[PurePosixPath, list[SitePin]] = {}
-    for site in repo.sites():
+    for site in repo.sites({canonical}):
         if site.pin.name != canonical or site.pin.file in texts:
             continue
         if not site.editable:

@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, toolchain
+from .discovery import site_kind
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
@@ -655,7 +656,8 @@ def _why_not_reresolved(
 
 def declared_contexts(repo: Repo) -> dict[PurePosixPath, PurePosixPath]:
     """Build contexts by Dockerfile: compose files' `build:`, overridden by the config."""
-    from .buildcontext import compose_builds, is_compose_file
+    from .buildcontext import compose_builds
+    from .discovery import is_compose_file
 
     out: dict[PurePosixPath, PurePosixPath] = {}
     for path in repo.files:
@@ -749,7 +751,10 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     images = repo.dockerfiles()
     if images:
         findings.extend(_check_images(repo, images, lock_pins))
-    sites = repo.sites()
+    # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
+    # a lock too, whose names are known only once read, so then everything is read.
+    uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)
+    sites = repo.sites(None if uv_locks else {n for pins in lock_pins.values() for n in pins})
     if sites:
         findings.extend(check_sites(sites, lock_pins, images))
     findings.extend(check_layers(repo, lock_pins))

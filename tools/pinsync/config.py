@@ -46,7 +46,7 @@ class Config:
     pip_tools: Mapping[str, Any] | None = None
     # Commands that behave like `pip install` (warehouse's `pip-install` script).
     pip_wrappers: tuple[str, ...] = ()
-    # Kinds of pin site not to read (sites.SiteKind): "tox", "ci", "pre-commit", ...
+    # Kinds of pin site not to read (discovery.SiteKind): "tox", "ci", "pre-commit", ...
     skip_sites: tuple[str, ...] = ()
     # Dockerfile -> its build context, both relative to the root; beats compose files.
     docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
@@ -146,7 +146,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
 def _skip_sites(table: dict[str, Any]) -> tuple[str, ...]:
     kinds = _strings(table, "skip-sites", "[tool.pinsync]") or ()
     if kinds:
-        from .sites import SiteKind
+        from .discovery import SiteKind
 
         known = get_args(SiteKind)
         unknown = sorted(set(kinds) - set(known))

@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 # Directories that never hold a project's own requirement files.
 SKIP_DIRS = frozenset(
@@ -116,3 +117,59 @@ def join(base: PurePosixPath, path: str) -> PurePosixPath:
         elif part != ".":
             parts.append(part)
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+SiteKind = Literal[
+    "pyproject",
+    "setup-cfg",
+    "tox",
+    "pre-commit",
+    "ci",
+    "makefile",
+    "script",
+    "compose",
+    "uv-lock",
+    "pylock",
+    "pin-sites",
+]
+
+_BY_NAME: dict[str, SiteKind] = {
+    "pyproject.toml": "pyproject",
+    "setup.cfg": "setup-cfg",
+    "tox.ini": "tox",
+    ".pre-commit-config.yaml": "pre-commit",
+    "uv.lock": "uv-lock",
+    ".gitlab-ci.yml": "ci",
+    "Makefile": "makefile",
+    "makefile": "makefile",
+    "GNUmakefile": "makefile",
+}
+
+
+def site_kind(path: PurePosixPath) -> SiteKind | None:
+    """The one rule for which files hold pin sites, and of what kind, from the path alone.
+
+    A check asks it of every file of the repository, so it sticks to string tests.
+    """
+    text = path.as_posix()
+    directory, _, name = text.rpartition("/")
+    kind = _BY_NAME.get(name)
+    if kind is not None:
+        return kind
+    if name.endswith((".yml", ".yaml")):
+        if directory == ".github/workflows":
+            return "ci"
+        return "compose" if is_compose_file(path) else None
+    if name.endswith((".sh", ".bash")):
+        return "script"
+    if name.endswith(".mk"):
+        return "makefile"
+    if name.startswith("pylock.") and name.endswith(".toml"):
+        return "pylock"
+    return None
+
+
+def is_compose_file(path: PurePosixPath) -> bool:
+    """`docker-compose.yml`, `compose.yaml`, and their `.override`-style variants."""
+    name = path.name
+    return name.startswith(("docker-compose.", "compose.")) and name.endswith((".yml", ".yaml"))

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from packaging.utils import NormalizedName
+
 from .compiler import CURRENT
 from .config import Config, load_config
-from .discovery import dockerfile_paths, join, list_files, matches
+from .discovery import SiteKind, dockerfile_paths, join, list_files, matches, site_kind
 from .errors import GraphError, PinsyncError
 from .graph import Graph, Invocation, Target, build_graph
 from .lockfile import Header, LockFile, infer_options, parse_header, parse_lockfile
@@ -21,7 +23,7 @@ from .reqfile import ReqFile, parse_requirements
 
 if TYPE_CHECKING:
     from .dockerfile import Dockerfile
-    from .sites import SiteKind, SitePin
+    from .sites import SitePin
 
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
 
@@ -41,24 +43,32 @@ class Repo:
     def read(self, path: PurePosixPath) -> str:
         return read_text(self.root, path)
 
-    def sites(self) -> list[SitePin]:
-        """Every pin of every other file that names versions (pyproject, CI, tox, ...)."""
-        from .sites import find_sites, site_kind
+    def sites(self, names: Collection[NormalizedName] | None = None) -> list[SitePin]:
+        """Every pin of every other file that names versions (pyproject, CI, tox, ...).
 
-        found: list[SitePin] = []
+        With `names`, commands that pin none of them may be left unread (see find_sites).
+        """
         skipped = set(self.config.skip_sites)
+        chosen: list[tuple[SiteKind, PurePosixPath]] = []
         for path in self.files:
             kind: SiteKind | None = site_kind(path)
             if kind is None or kind in skipped:
                 # `pin-sites` globs add files, read word by word, even of a skipped kind.
                 kind = "pin-sites" if matches(path, self.config.pin_sites) else None
-            if kind is None or matches(path, self.config.exclude):
-                continue
+            if kind is not None and not matches(path, self.config.exclude):
+                chosen.append((kind, path))
+        if not chosen:
+            return []
+        # Imported here: a repository with no such file never pays for the finders.
+        from .sites import find_sites
+
+        found: list[SitePin] = []
+        for kind, path in chosen:
             try:
                 text = self.read(path)
             except PinsyncError:
                 continue  # not text: holds no pin anyone edits by hand
-            found.extend(find_sites(kind, path, text, self.config.pip_wrappers))
+            found.extend(find_sites(kind, path, text, self.config.pip_wrappers, names))
         return found
 
     def dockerfiles(self) -> list[Dockerfile]:

@@ -114,9 +114,17 @@ def site_kind(path: PurePosixPath) -> SiteKind | None:
 
 
 def find_sites(
-    kind: SiteKind, path: PurePosixPath, text: str, wrappers: Collection[str] = ()
+    kind: SiteKind,
+    path: PurePosixPath,
+    text: str,
+    wrappers: Collection[str] = (),
+    names: Collection[NormalizedName] | None = None,
 ) -> list[SitePin]:
-    """The exact pins of one file of `kind`, in file order."""
+    """The exact pins of one file of `kind`, in file order.
+
+    With `names`, a shell command is read only when it may pin one of them: a check
+    only compares packages its locks pin, and most CI steps install tools.
+    """
     if kind == "pyproject":
         pins: Sequence[TextPin] = pyproject_pins(path, text)
     elif kind in ("setup-cfg", "tox"):
@@ -128,7 +136,7 @@ def find_sites(
     elif kind == "pin-sites":
         pins = find_generic_pins(path, text)
     else:
-        pins = _command_pins(path, text, wrappers, make=kind == "makefile")
+        pins = _command_pins(path, text, wrappers, names, make=kind == "makefile")
     return [SitePin(kind, p) for p in pins]
 
 
@@ -308,7 +316,12 @@ def _pre_commit_pins(path: PurePosixPath, text: str) -> list[TextPin]:
 
 
 def _command_pins(
-    path: PurePosixPath, text: str, wrappers: Collection[str], *, make: bool
+    path: PurePosixPath,
+    text: str,
+    wrappers: Collection[str],
+    names: Collection[NormalizedName] | None,
+    *,
+    make: bool,
 ) -> list[TextPin]:
     """Pins of `pip install` (pip, python -m pip, uv pip, pipx) commands, line by line.
 
@@ -342,6 +355,9 @@ def _command_pins(
             k += 1
             nxt = lines[k].rstrip("\r")
             pieces.append((k + 1, 0, nxt))
+        if names is not None and not _may_pin(" ".join(p for _, _, p in pieces), names):
+            k += 1
+            continue
         if make:
             # `$$` is make's escape for the shell's `$`; a `$(VAR)` stays unknown.
             pieces = [(n, c, p.replace("$$", "$")) for n, c, p in pieces]
@@ -364,6 +380,14 @@ def _command_pins(
             )
         k += 1
     return pins
+
+
+_NAME_BEFORE_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==")
+
+
+def _may_pin(command: str, names: Collection[NormalizedName]) -> bool:
+    """Whether a command names one of `names` right before `==` (a cheap first look)."""
+    return any(canonicalize_name(m[1]) in names for m in _NAME_BEFORE_PIN.finditer(command))
 
 
 def _starts_command(before: str) -> bool:
