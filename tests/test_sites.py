@@ -290,3 +290,21 @@ def test_skip_sites_turns_a_kind_off(make_repo: MakeRepo, config: str, found: bo
     code, findings = check(repo)
     assert (("tox.ini", 3, "flask", "pin-site") in errors(findings)) is found
     assert code == (1 if found else 0)
+
+
+def test_a_configured_scope_ties_a_root_workflow_to_one_service(two_services: Repo) -> None:
+    # Deploys svc-b, but pins svc-a's version: matches *a* lock, so only a scope catches it.
+    two_services.write(
+        {
+            ".github/workflows/deploy-b.yml": "jobs:\n  d:\n    steps:\n      - run: pip install mlflow==2.9.0\n"
+        }
+    )
+    code, findings = check(two_services)
+    assert code == 0, findings
+    table = '[tool.pinsync.site-scopes]\n".github/workflows/deploy-b.yml" = "svc-b"\n'
+    two_services.write({"pyproject.toml": two_services.read("pyproject.toml") + table})
+    code, findings = check(two_services)
+    assert errors(findings) == [(".github/workflows/deploy-b.yml", 4, "mlflow", "pin-site")]
+    assert "svc-b/requirements.txt" in findings[0]["message"] or any(
+        "svc-b/requirements.txt" in f["message"] for f in findings
+    )

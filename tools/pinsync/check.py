@@ -18,7 +18,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, toolchain
-from .discovery import site_kind
+from .discovery import matches, site_kind
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
@@ -423,6 +423,7 @@ def check_sites(
     sites: Sequence[SitePin],
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     images: Sequence[Dockerfile] = (),
+    scopes: Sequence[tuple[str, PurePosixPath]] = (),
 ) -> Iterator[Finding]:
     """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
 
@@ -445,7 +446,9 @@ def check_sites(
         if not site.editable:
             continue
         pin = site.pin
-        scope = _scope(pin.file, versions)
+        # A configured scope wins: a root workflow that deploys one service.
+        scope = next((d for glob, d in scopes if matches(pin.file, [glob])), None)
+        scope = scope or _scope(pin.file, versions)
         if scope is None:
             continue
         locked = {
@@ -756,7 +759,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)
     sites = repo.sites(None if uv_locks else {n for pins in lock_pins.values() for n in pins})
     if sites:
-        findings.extend(check_sites(sites, lock_pins, images))
+        findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve))

@@ -48,6 +48,8 @@ class Config:
     pip_wrappers: tuple[str, ...] = ()
     # Kinds of pin site not to read (discovery.SiteKind): "tox", "ci", "pre-commit", ...
     skip_sites: tuple[str, ...] = ()
+    # (glob, directory): a pin site in a matching file belongs to that service's locks.
+    site_scopes: tuple[tuple[str, PurePosixPath], ...] = ()
     # Dockerfile -> its build context, both relative to the root; beats compose files.
     docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
 
@@ -66,6 +68,7 @@ _KEYS = {
     "docker-contexts",
     "pip-wrappers",
     "skip-sites",
+    "site-scopes",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -122,7 +125,11 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
     contexts = _table(table, "docker-contexts")
     if not all(isinstance(v, str) for v in contexts.values()):
         raise ConfigError("[tool.pinsync] docker-contexts must map Dockerfile paths to directories")
+    scopes = _table(table, "site-scopes")
+    if not all(isinstance(v, str) for v in scopes.values()):
+        raise ConfigError("[tool.pinsync] site-scopes must map file globs to directories")
     return Config(
+        site_scopes=tuple((k, PurePosixPath(posixpath.normpath(v))) for k, v in scopes.items()),
         docker_contexts={
             PurePosixPath(posixpath.normpath(k)): PurePosixPath(posixpath.normpath(v))
             for k, v in contexts.items()
