@@ -81,6 +81,10 @@ def load_config(root: Path) -> Config:
         data = toml.loads(path.read_text(encoding="utf-8"))
     except toml.TOMLDecodeError as exc:
         raise ConfigError(f"pyproject.toml: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"pyproject.toml: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"pyproject.toml: cannot read it ({exc.strerror})") from None
     tool = data.get("tool", {})
     return parse_config(tool.get("pinsync"), tool.get("pip-tools"))
 

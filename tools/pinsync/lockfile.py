@@ -62,6 +62,66 @@ _VALUED = {
 }
 
 
+# Header options replayed when a lock is recompiled: the ones that shape its text.
+# Anything else a header says (cache and config paths, pip arguments, certificates,
+# index URLs, which may carry a masked credential) comes from the repository's
+# current configuration, never from a header.
+_REPLAYABLE = frozenset(
+    {
+        "--generate-hashes",
+        "--allow-unsafe",
+        "--no-allow-unsafe",
+        "--strip-extras",
+        "--no-strip-extras",
+        "--annotate",
+        "--no-annotate",
+        "--annotation-style",
+        "--header",
+        "--no-header",
+        "--emit-index-url",
+        "--no-emit-index-url",
+        "--emit-trusted-host",
+        "--no-emit-trusted-host",
+        "--emit-find-links",
+        "--no-emit-find-links",
+        "--emit-options",
+        "--no-emit-options",
+        "--reuse-hashes",
+        "--no-reuse-hashes",
+        "--extra",
+        "--all-extras",
+        "--pre",
+        "--resolver",
+        "--unsafe-package",
+        "--newline",
+        "--uploaded-prior-to",
+        "--build-isolation",
+        "--no-build-isolation",
+        "--build-deps-for",
+        "--all-build-deps",
+        "--only-build-deps",
+        "--max-rounds",
+        # uv pip compile
+        "--python-version",
+        "--python-platform",
+        "--universal",
+        "--no-strip-markers",
+        "--resolution",
+        "--prerelease",
+        "--exclude-newer",
+        "--no-emit-package",
+        "--emit-package",
+        "--index-strategy",
+        "--no-deps",
+    }
+)
+
+
+def replayable(options: tuple[str, ...]) -> tuple[str, ...]:
+    """The header options that may be replayed (see _REPLAYABLE)."""
+    return tuple(o for o in options if o.partition("=")[0] in _REPLAYABLE)
+
+
 @dataclass(frozen=True)
 class Header:
     """What a lock file says about how it was made."""

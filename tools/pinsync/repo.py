@@ -16,9 +16,16 @@ from packaging.utils import NormalizedName
 from .compiler import CURRENT
 from .config import Config, load_config
 from .discovery import SiteKind, dockerfile_paths, join, list_files, matches, site_kind
-from .errors import GraphError, PinsyncError
+from .errors import ConfigError, GraphError, PinsyncError
 from .graph import Graph, Invocation, Target, build_graph
-from .lockfile import Header, LockFile, infer_options, parse_header, parse_lockfile
+from .lockfile import (
+    Header,
+    LockFile,
+    infer_options,
+    parse_header,
+    parse_lockfile,
+    replayable,
+)
 from .reqfile import ReqFile, parse_requirements
 
 if TYPE_CHECKING:
@@ -83,18 +90,43 @@ class Repo:
         return [parse_dockerfile(p, self.read(p), pip_wrappers=wrappers) for p in paths]
 
 
+def inside(root: Path, path: PurePosixPath) -> Path:
+    """`root/path`, refused when it is, or leads through a symlink to, a place outside root.
+
+    The repository under check is untrusted input: nothing outside --root is read
+    (or quoted in an error), whatever a config, header, include or symlink says.
+    """
+    if path.is_absolute() or (path.parts and path.parts[0] == ".."):
+        raise GraphError(f"{path}: outside the repository root; pinsync reads nothing there")
+    full = root / path
+    real = os.path.realpath(full)
+    base = os.path.realpath(root)
+    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise GraphError(
+            f"{path}: a symlink out of the repository root; pinsync reads nothing there"
+        )
+    return full
+
+
 def read_text(root: Path, path: PurePosixPath) -> str:
+    full = inside(root, path)
     try:
         # newline="" keeps CRLF visible, so that rewrites can keep it.
-        with open(root / path, encoding="utf-8", newline="") as fh:
+        with open(full, encoding="utf-8", newline="") as fh:
             return fh.read()
     except UnicodeDecodeError as exc:
         raise PinsyncError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except IsADirectoryError:
+        raise PinsyncError(f"{path}: a directory where a file was expected") from None
+    except OSError as exc:
+        raise PinsyncError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 def load_repo(root: Path) -> Repo:
     if not root.is_dir():
         raise PinsyncError(f"{root}: not a directory")
+    if root.resolve() == Path(root.resolve().anchor):
+        raise PinsyncError(f"{root}: the filesystem root is not a repository; pass --root DIR")
     config = load_config(root)
     files = list_files(root)
     on_disk = set(files)
@@ -208,6 +240,13 @@ def _targets(
         header: Header | None,
         invocation: Invocation | None = None,
     ) -> None:
+        for path in (output, *inputs):
+            if path.is_absolute() or (path.parts and path.parts[0] == ".."):
+                # Before anything runs: a lock is never written (or read) outside --root.
+                raise ConfigError(
+                    f"{path}: outside the repository root (in the compile of {output}); "
+                    "outputs and inputs must be paths inside --root"
+                )
         out_cfg = configured.get(output)
         args = out_cfg.compile_args if out_cfg and out_cfg.compile_args is not None else None
         args = config.compile_args if args is None else args
@@ -223,7 +262,10 @@ def _targets(
             else:
                 # The header echoes what [tool.pip-tools] supplies; replaying it as well
                 # would make the same lock look differently configured.
-                args = header.options
+                # Only options that shape the lock are replayed: a header is the
+                # repository's text, and `--cache-dir=/anywhere`, `--pip-args` or a
+                # (masked) index URL must not steer what a check runs or contacts.
+                args = replayable(header.options)
                 if header.tool == "pip-compile":
                     args = tuple(o for o in args if o not in from_table)
                 else:
@@ -364,10 +406,16 @@ def _parse_closure(
         path = todo.pop()
         if path in closure or path.suffix not in _REQUIREMENT_SUFFIXES:
             continue
-        if not (root / path).is_file():
-            if path.parts and path.parts[0] == "..":
-                raise GraphError(f"{path}: included from outside the repository and missing")
+        if not inside(root, path).is_file():
             continue
         closure[path] = _parse(root, path, parsed)
-        todo.extend(inc.target for inc in closure[path].includes)
+        for inc in closure[path].includes:
+            target = inc.target
+            if target.is_absolute() or (target.parts and target.parts[0] == ".."):
+                # Refused before it is opened: its text must never reach an error.
+                raise GraphError(
+                    f"{path}:{inc.line}: {inc.kind} {inc.path}: outside the repository root; "
+                    "pinsync reads nothing there"
+                )
+            todo.append(target)
     return closure

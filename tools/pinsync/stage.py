@@ -41,6 +41,11 @@ class Stage:
         self.path = Path(tempfile.mkdtemp(prefix="pinsync-stage-"))
         try:
             self._build()
+        except OSError as exc:
+            self.close()
+            raise PinsyncError(
+                f"cannot prepare the stage ({exc.strerror}); no file was changed"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -59,6 +64,10 @@ class Stage:
                 if rel in dirs:
                     continue
                 if rel in self.writable:
+                    if entry.is_dir():
+                        raise PinsyncError(
+                            f"{rel}: a directory where a lock file belongs; no file was changed"
+                        )
                     shutil.copy2(entry.path, staged / entry.name)
                 else:
                     os.symlink(entry.path, staged / entry.name)
@@ -122,12 +131,40 @@ def _deferred_interrupts() -> Iterator[None]:
 
 
 def commit(root: Path, changes: Iterable[Change]) -> None:
-    """Write every change or none: temp files first, then renames that cannot be interrupted."""
-    changes = tuple(changes)
+    """Write every change or none: temp files first, then renames that cannot be interrupted.
+
+    A full disk, a read-only directory or file: one line, and every file as it was.
+    """
+    try:
+        _commit(root, tuple(changes))
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        raise PinsyncError(f"cannot write{where} ({exc.strerror}); no file was changed") from None
+
+
+def _new_file_mode() -> int:
+    # mkstemp makes 0600 files; a new lock gets what the user's umask gives any file,
+    # so that an image installing as another user can read it.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _commit(root: Path, changes: tuple[Change, ...]) -> None:
     temps: list[tuple[Path, Path, Change]] = []
     try:
+        base = os.path.realpath(root)
         for change in changes:
             target = root / change.path
+            if target.is_symlink():
+                # Written through to the file it names, which must be in the repository:
+                # replacing the link itself would silently fork the two.
+                real = os.path.realpath(target)
+                if not real.startswith(base.rstrip(os.sep) + os.sep):
+                    raise PinsyncError(
+                        f"{change.path}: a symlink out of the repository root; not written"
+                    )
+                target = Path(real)
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".pinsync-tmp", dir=target.parent
@@ -140,6 +177,8 @@ def commit(root: Path, changes: Iterable[Change]) -> None:
                 os.fsync(fh.fileno())
             if target.exists():
                 shutil.copymode(target, tmp)
+            else:
+                os.chmod(tmp, _new_file_mode())
         with _deferred_interrupts():
             done: list[tuple[Path, Change]] = []
             try:

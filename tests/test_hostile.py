@@ -1,0 +1,184 @@
+"""Hostile repositories: nothing read or written outside the root, nothing leaked, one line.
+
+Each refused case asserts the exit code, a single line on stderr naming the problem,
+that no secret from outside the root appears anywhere, and that neither the
+repository nor the file outside it changed by one byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo
+
+MakeRepo = Callable[[Mapping[str, str]], Repo]
+SECRET = "topsecret-token==9.9.9"
+
+
+def tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file() and not p.is_symlink() and "wheels" not in p.parts:
+            digest.update(p.relative_to(path).as_posix().encode() + b"\0" + p.read_bytes())
+    return digest.hexdigest()
+
+
+def outside(repo: Repo) -> Path:
+    """A file beside the repository, which nothing may read, quote or overwrite."""
+    victim = repo.path.parent / "secret.txt"
+    victim.write_text(SECRET + "\n")
+    (repo.path.parent / "secret.in").write_text(SECRET + "\n")
+    return victim
+
+
+def symlink_in(repo: Repo) -> None:
+    (repo.path / "linked.in").symlink_to(repo.path.parent / "secret.in")
+
+
+# (files, setup, command, stderr must contain)
+REFUSED = [
+    pytest.param(
+        {
+            "pyproject.toml": PIP_TOOLS_TABLE
+            + '[tool.pinsync.outputs."../secret.txt"]\ninputs = ["a.in"]\n',
+            "a.in": "flask\n",
+        },
+        None,
+        ("lock",),
+        "../secret.txt: outside the repository root",
+        id="output-outside-root",
+    ),
+    pytest.param(
+        {
+            "pyproject.toml": PIP_TOOLS_TABLE
+            + '[tool.pinsync.outputs."/tmp/pinsync-victim.txt"]\ninputs = ["a.in"]\n',
+            "a.in": "flask\n",
+        },
+        None,
+        ("lock",),
+        "/tmp/pinsync-victim.txt: outside the repository root",
+        id="absolute-output",
+    ),
+    pytest.param(
+        {"a.in": "flask\n-c ../secret.txt\n"},
+        None,
+        ("check", "--offline"),
+        "a.in:2: -c ../secret.txt: outside the repository root",
+        id="constraint-outside-root",
+    ),
+    pytest.param(
+        {"a.in": "-r /etc/passwd\n"},
+        None,
+        ("check", "--offline"),
+        "a.in:1: -r /etc/passwd: outside the repository root",
+        id="absolute-include",
+    ),
+    pytest.param(
+        {"a.in": "flask\n"},
+        symlink_in,
+        ("check", "--offline"),
+        "linked.in: a symlink out of the repository root",
+        id="source-symlinked-outside",
+    ),
+    pytest.param(
+        {"pyproject.toml": '[tool.pinsync]\npython = "3.11" # caf\xe9\n', "a.in": "flask\n"},
+        None,
+        ("check", "--offline"),
+        "pyproject.toml: not UTF-8 text",
+        id="pyproject-not-utf8",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "setup", "command", "message"), REFUSED)
+def test_refused_with_one_line_and_nothing_touched(
+    make_repo: MakeRepo,
+    files: Mapping[str, str],
+    setup: Callable[[Repo], None] | None,
+    command: tuple[str, ...],
+    message: str,
+) -> None:
+    repo = make_repo({})
+    for name, text in files.items():
+        target = repo.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # latin-1 where a test needs bytes that are not UTF-8
+        target.write_bytes(text.encode("latin-1") if "\xe9" in text else text.encode())
+    victim = outside(repo)
+    if setup is not None:
+        setup(repo)
+    before = tree_digest(repo.path.parent)
+    proc = repo.pinsync(*command, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "topsecret" not in proc.stdout + proc.stderr
+    assert tree_digest(repo.path.parent) == before
+    assert victim.read_text() == SECRET + "\n"
+    assert not Path("/tmp/pinsync-victim.txt").exists()
+
+
+def test_the_filesystem_root_is_not_a_repository(make_repo: MakeRepo) -> None:
+    repo = make_repo({})
+    proc = repo.pinsync("check", "--offline", "--root", "/", check=False)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr
+        == "pinsync: error: /: the filesystem root is not a repository; pass --root DIR\n"
+    )
+
+
+def test_a_lock_that_is_a_directory_is_one_line(make_repo: MakeRepo) -> None:
+    repo = make_repo({"requirements.in": "flask\n"})
+    (repo.path / "requirements.txt").mkdir()
+    before = tree_digest(repo.path)
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no file was changed" in proc.stderr, proc.stderr
+    assert tree_digest(repo.path) == before
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_new_locks_get_the_umasks_mode(make_repo: MakeRepo, umask: int, mode: int) -> None:
+    repo = make_repo({"requirements.in": "flask\n"})
+    subprocess.run(
+        [sys.executable, "-m", "pinsync", "lock"],
+        cwd=repo.path,
+        env={**os.environ, "PYTHONPATH": str(TOOLS)},
+        check=True,
+        capture_output=True,
+        preexec_fn=lambda: os.umask(umask),  # only the child's umask
+    )
+    assert (repo.path / "requirements.txt").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        pytest.param("--cache-dir={evil}", id="cache-dir"),
+        pytest.param("--pip-args='--log {evil}/log.txt'", id="pip-args"),
+        pytest.param("--index-url=https://tok:****@{host}/simple", id="masked-index-url"),
+    ],
+)
+def test_header_options_that_do_not_shape_the_lock_are_not_replayed(
+    make_repo: MakeRepo, tmp_path: Path, option: str
+) -> None:
+    repo = make_repo({"requirements.in": "flask\n"})
+    repo.pip_compile("--output-file=requirements.txt", "requirements.in")
+    evil = tmp_path / "evil"
+    text = repo.read("requirements.txt").replace(
+        "pip-compile ", "pip-compile " + option.format(evil=evil, host="pinsync.invalid") + " ", 1
+    )
+    repo.write({"requirements.txt": text})
+    proc = repo.pinsync("check", check=False)  # re-resolves: the unstamped lock is replayed
+    assert proc.returncode in (0, 1), proc.stderr
+    proc = repo.pinsync("lock", "--force")
+    assert not evil.exists()
+    assert "****" not in repo.read("requirements.txt")
