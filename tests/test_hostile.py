@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -182,3 +183,110 @@ def test_header_options_that_do_not_shape_the_lock_are_not_replayed(
     proc = repo.pinsync("lock", "--force")
     assert not evil.exists()
     assert "****" not in repo.read("requirements.txt")
+
+
+def _compile_processes_in(directory: Path) -> list[int]:
+    """pip-compiles still running with their working directory under `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"piptools" in (entry / "cmdline").read_bytes() and os.readlink(
+                entry / "cwd"
+            ).startswith(str(directory)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_cancelled_like_ctrl_c_with_compiles_stopped(
+    make_repo: MakeRepo, tmp_path: Path, signum: int
+) -> None:
+    repo = make_repo({"a.in": "flask\n", "b.in": "requests\n", "c.in": "mlflow\n"})
+    before = tree_digest(repo.path)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinsync", "lock", "--jobs", "1"],
+        cwd=repo.path,
+        env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_compile_under(tmpdir)
+    proc.send_signal(signum)  # to pinsync alone, as a CI runner cancelling a job does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err == "pinsync: interrupted; no file was changed\n"
+    assert tree_digest(repo.path) == before
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pinsync-stage")] == []
+    assert _compile_processes_in(tmpdir) == []
+
+
+def wait_for_compile_under(directory: Path, timeout: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _compile_processes_in(directory):
+            return
+        time.sleep(0.01)
+    raise AssertionError("no pip-compile started")
+
+
+def test_runs_with_different_temp_dirs_take_turns(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo({"a.in": "flask\n"})
+    subprocess.run(["git", "init", "-q"], cwd=repo.path, check=True)
+    procs = []
+    for name in ("one", "two"):
+        tmpdir = tmp_path / name
+        tmpdir.mkdir()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "pinsync", "lock"],
+                cwd=repo.path,
+                env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        if name == "one":
+            wait_for_compile_under(tmpdir)  # the first holds the repository's lock
+    second = procs[1].communicate(timeout=120)[0]
+    procs[0].communicate(timeout=120)
+    assert second.startswith("waiting for another pinsync run"), second
+    assert (repo.path / ".git" / "pinsync.lock").exists()
+
+
+def test_a_compile_that_runs_too_long_is_stopped(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "pyproject.toml": PIP_TOOLS_TABLE + "[tool.pinsync]\ncompile-timeout = 0.01\n",
+            "a.in": "flask\n",
+        }
+    )
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "pinsync: error: a.txt: the compile ran longer than 0 s and was stopped "
+        "(raise compile-timeout in [tool.pinsync] if it needs longer)\n"
+    )
+    assert not (repo.path / "a.txt").exists()
+
+
+def test_moved_find_links_beat_the_old_header(make_repo: MakeRepo) -> None:
+    repo = make_repo({"a.in": "flask\n"})
+    (repo.path / "wheels").rename(repo.path / "old-wheels")
+    repo.write({"pyproject.toml": PIP_TOOLS_TABLE.replace('"wheels"', '"old-wheels"')})
+    repo.pip_compile("--output-file=a.txt", "a.in")
+    (repo.path / "old-wheels").rename(repo.path / "wheels")
+    repo.write({"pyproject.toml": PIP_TOOLS_TABLE})  # the team moved the wheelhouse
+    proc = repo.pinsync("lock", "--force")
+    assert "--find-links wheels" in repo.read("a.txt") and "old-wheels" not in repo.read("a.txt"), (
+        proc.stdout
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -231,11 +232,19 @@ COMMANDS: dict[
 USAGE = "usage: pinsync {lock,check,bump} [options]   (pinsync COMMAND --help for more)"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv[:1] not in (["-h"], ["--help"]) else sys.stdout)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    # CI cancels a job with SIGTERM (and a closed terminal sends SIGHUP): both stop a
+    # run the way Ctrl-C does, with running compiles stopped and every file whole.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     make_parser, run = COMMANDS[argv[0]]
     # Intermixed parsing lets options come before or after the positional arguments.
     args = make_parser().parse_intermixed_args(argv[1:])

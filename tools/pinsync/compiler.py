@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,12 +79,30 @@ class CompileRun:
     seconds: float
 
 
+# Compiles running now, so that an interrupt can stop them (each runs in a session of
+# its own: a terminal's Ctrl-C reaches pinsync, which then stops them itself).
+_RUNNING: set[subprocess.Popen[str]] = set()
+_RUNNING_LOCK = threading.Lock()
+# A pathological input can keep a resolver busy for hours without a word.
+DEFAULT_TIMEOUT = 1800.0
+
+
+def stop_compiles() -> None:
+    """Terminate every running compile and what it started (builds of sdists)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+
 def run_compile(
     root: Path,
     target: Target,
     python: str,
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> CompileRun:
     """Run the compile of `target` under `root` (a stage); raise CompileError on failure."""
     argv = compile_argv(python, target, upgrade, upgrade_packages)
@@ -90,15 +111,36 @@ def run_compile(
     if target.tool == "uv":
         env["UV_PYTHON"] = python  # not echoed in the header, unlike --python
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    with _RUNNING_LOCK:
+        _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         raise CompileError(
-            f"{target.output}: {explain_failure(proc.stderr or proc.stdout, target.python)}"
-        )
+            f"{target.output}: the compile ran longer than {timeout:.0f} s and was stopped "
+            "(raise compile-timeout in [tool.pinsync] if it needs longer)"
+        ) from None
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+    if proc.returncode != 0:
+        raise CompileError(f"{target.output}: {explain_failure(stderr or stdout, target.python)}")
     if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
         # Without -o uv prints the lock; the author redirected it into the file.
         with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(proc.stdout)
+            fh.write(stdout)
     return CompileRun(time.perf_counter() - start)
 
 

@@ -41,6 +41,7 @@ class Config:
     layers_disagree: Severity = "warning"
     custom_compile_command: str | None = None
     jobs: int | None = None
+    compile_timeout: float = 1800.0  # seconds one compile may take before it is stopped
     # The `[tool.pip-tools]` table, which pip-compile reads itself; kept so that a
     # change to it makes every lock stale.
     pip_tools: Mapping[str, Any] | None = None
@@ -69,6 +70,7 @@ _KEYS = {
     "pip-wrappers",
     "skip-sites",
     "site-scopes",
+    "compile-timeout",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -129,10 +131,14 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
     contexts = _table(table, "docker-contexts")
     if not all(isinstance(v, str) for v in contexts.values()):
         raise ConfigError("[tool.pinsync] docker-contexts must map Dockerfile paths to directories")
+    timeout = table.get("compile-timeout", 1800)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError("[tool.pinsync] compile-timeout must be a positive number of seconds")
     scopes = _table(table, "site-scopes")
     if not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("[tool.pinsync] site-scopes must map file globs to directories")
     return Config(
+        compile_timeout=float(timeout),
         site_scopes=tuple((k, PurePosixPath(posixpath.normpath(v))) for k, v in scopes.items()),
         docker_contexts={
             PurePosixPath(posixpath.normpath(k)): PurePosixPath(posixpath.normpath(v))

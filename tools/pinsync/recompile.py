@@ -16,7 +16,7 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .compiler import find_python, find_uv, run_compile, toolchain
+from .compiler import find_python, find_uv, run_compile, stop_compiles, toolchain
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
@@ -123,6 +123,7 @@ def compile_one(
         find_python(target.python),
         upgrade=request.upgrade,
         upgrade_packages=request.upgrade_packages,
+        timeout=repo.config.compile_timeout,
     )
     new = strip_omitted(target.output, stage.read(target.output) or "", target.omit)
     if existing is not None and strip_stamp(existing) == new:
@@ -190,6 +191,7 @@ def compile_targets(
         except BaseException:
             for future in running:
                 future.cancel()
+            stop_compiles()  # else the pool would wait for every running compile to end
             raise
     for target in order[printed:]:
         progress(results[target.output])

@@ -117,7 +117,9 @@ def _deferred_interrupts() -> Iterator[None]:
         pending.append(signum)
 
     try:
-        previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
     except ValueError:  # not the main thread: signals cannot be handled here anyway
         yield
         return
@@ -199,11 +201,21 @@ def _commit(root: Path, changes: tuple[Change, ...]) -> None:
 
 @contextlib.contextmanager
 def one_run_at_a_time(root: Path, timeout: float = 600) -> Iterator[None]:
-    """One pinsync run per repository at a time; the lock file lives outside the repository."""
+    """One pinsync run per repository at a time.
+
+    The lock file lives in the repository's `.git` directory where there is one, so
+    that two runs with different TMPDIRs still take turns (and nothing of the work
+    tree changes); elsewhere, in the temporary directory.
+    """
     from filelock import FileLock, Timeout  # only writers need it; check imports this module
 
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    lock = FileLock(Path(tempfile.gettempdir()) / f"pinsync-{key}.lock")
+    git = root / ".git"
+    if git.is_dir():
+        where = git / "pinsync.lock"
+    else:
+        key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+        where = Path(tempfile.gettempdir()) / f"pinsync-{key}.lock"
+    lock = FileLock(where)
     try:
         lock.acquire(timeout=0)
     except Timeout:
