@@ -134,10 +134,9 @@ class Repo:
         return proc
 
 
-def wait_for_compile(group: int, timeout: float = 60) -> None:
-    """Return once a pip-compile runs in process group `group` (a pinsync started in a
-    session of its own), so that a signal sent now lands in the middle of a compile,
-    however fast or slow this machine compiles."""
+def wait_for_compile(parent: int, timeout: float = 60) -> None:
+    """Return once a pip-compile runs as a child of process `parent` (a pinsync), so that
+    a signal sent now lands in the middle of a compile, however fast this machine is."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -147,10 +146,12 @@ def wait_for_compile(group: int, timeout: float = 60) -> None:
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-                if b"piptools" in cmdline and os.getpgid(int(entry.name)) == group:
-                    return
-            except (OSError, ProcessLookupError):
+                # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
+            if b"piptools" in cmdline and ppid == parent:
+                return
         time.sleep(0.01)
     raise AssertionError("no pip-compile started")
 

@@ -13,7 +13,7 @@ from pinsync.repo import pip_tools_options
 
 P = PurePosixPath
 KNOWN_KEYS = (
-    "compile-args, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
+    "compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
     "layers-disagree, outputs, pin-sites, pip-wrappers, python, site-scopes, skip-sites"
 )
 
