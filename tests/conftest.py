@@ -100,12 +100,13 @@ class Repo:
         shutil.rmtree(self.path / "wheels", ignore_errors=True)
         shutil.copytree(wheels, self.path / "wheels")
 
-    def pip_compile(self, *args: str, cwd: Path | None = None) -> None:
-        """Plain pip-compile, as a user ran it before adopting pinsync."""
+    def pip_compile(self, *args: str, cwd: Path | None = None, custom: str | None = None) -> None:
+        """Plain pip-compile, as a user ran it before adopting pinsync; `custom` is the
+        CUSTOM_COMPILE_COMMAND a Makefile exports (`make upgrade`)."""
         subprocess.run(
             [sys.executable, "-m", "piptools", "compile", "--quiet", *args],
             cwd=cwd or self.path,
-            env=sealed_env(os.environ, None),
+            env=sealed_env(os.environ, custom),
             check=True,
             capture_output=True,
         )

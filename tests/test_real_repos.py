@@ -53,15 +53,8 @@ def lock_changes_nothing(repo: Repo, *args: str) -> str:
     return proc.stdout
 
 
-def compile_custom(repo: Repo, command: str, *args: str, cwd: Path | None = None) -> None:
-    """pip-compile as a Makefile runs it: CUSTOM_COMPILE_COMMAND replaces the header's command."""
-    subprocess.run(
-        [sys.executable, "-m", "piptools", "compile", "--quiet", *args],
-        cwd=cwd or repo.path,
-        env=sealed_env(os.environ, command),
-        check=True,
-        capture_output=True,
-    )
+def compile_custom(repo: Repo, command: str, *args: str) -> None:
+    repo.pip_compile(*args, custom=command)
 
 
 def uv_compile(repo: Repo, *args: str, custom: str | None = None) -> None:

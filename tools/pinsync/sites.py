@@ -12,35 +12,19 @@ import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Final, Literal
+from typing import Final
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from . import toml
+from .discovery import SiteKind
 from .edits import Span, version_span
 from .reqfile import exact_pin
 
-SiteKind = Literal[
-    "pyproject",
-    "setup-cfg",
-    "tox",
-    "pre-commit",
-    "ci",
-    "makefile",
-    "script",
-    "compose",
-    "uv-lock",
-    "pylock",
-    "pin-sites",
-]
 # Kinds whose pins are locks of their own: compared against, never edited.
 LOCK_KINDS: frozenset[SiteKind] = frozenset({"uv-lock", "pylock"})
 
-_COMPOSE = re.compile(r"(docker-)?compose(\.[\w-]+)?\.ya?ml")
-_PYLOCK = re.compile(r"pylock(\.[\w-]+)?\.toml")
-# Where a pip command starts on a line of YAML, make or shell: the text before it is
-# a YAML key, a list dash, a make variable or another command.
 _PATH = r"[^\s\"'`;&|()]*"  # a directory before the program: /opt/venv/bin/, $(VENV)/
 _PIP_COMMAND = re.compile(
     r"(?:(?<=[\s;&|(`\"'])|^)(?:sudo\s+(?:-\S+\s+)*)?"
@@ -83,34 +67,6 @@ class SitePin:
     @property
     def editable(self) -> bool:
         return self.kind not in LOCK_KINDS
-
-
-def site_kind(path: PurePosixPath) -> SiteKind | None:
-    """Which finder reads `path`, from its name alone; None for files that hold no sites."""
-    name = path.name
-    if name == "pyproject.toml":
-        return "pyproject"
-    if name == "setup.cfg":
-        return "setup-cfg"
-    if name == "tox.ini":
-        return "tox"
-    if name == ".pre-commit-config.yaml":
-        return "pre-commit"
-    if name == "uv.lock":
-        return "uv-lock"
-    if _PYLOCK.fullmatch(name):
-        return "pylock"
-    if name == ".gitlab-ci.yml" or (
-        path.parent.as_posix() == ".github/workflows" and path.suffix in (".yml", ".yaml")
-    ):
-        return "ci"
-    if name in ("Makefile", "makefile", "GNUmakefile") or path.suffix == ".mk":
-        return "makefile"
-    if path.suffix in (".sh", ".bash"):
-        return "script"
-    if _COMPOSE.fullmatch(name):
-        return "compose"
-    return None
 
 
 def find_sites(
