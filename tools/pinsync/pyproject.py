@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Final
@@ -31,10 +31,9 @@ from . import toml
 from .edits import version_span
 from .errors import ParseError
 from .reqfile import exact_pin
-from .sites import TextPin
+from .sites import KeyPath, TextPin, requirement_lists
 
 # A key path into the TOML document: table keys, or array indices for array items.
-_Path = tuple[str | int, ...]
 
 # tomllib (<3.14) only reports the position inside its message.
 _TOML_ERROR_LINE: Final = re.compile(r"\s*\(at line (\d+), column \d+\)")
@@ -53,15 +52,6 @@ class PyprojectRequirement:
     line: int
     where: str
     text: str
-
-
-# --------------------------------------------------------------------------- pins
-
-
-def _exact_pin(req: Requirement) -> tuple[str, str] | None:
-    """(operator, version) when `req` is one `==`/`===` specifier without wildcard."""
-    spec = exact_pin(req.specifier)
-    return (spec.operator, spec.version) if spec is not None else None
 
 
 # --------------------------------------------------------------------------- lines
@@ -112,7 +102,7 @@ class _LocateError(Exception):
         self.reason = reason
 
 
-def _locate(text: str, keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
+def _locate(text: str, keys: Sequence[KeyPath]) -> dict[KeyPath, tuple[int, str]]:
     """Where the value at each key path starts in `text`, with its raw TOML text.
 
     tomlkit keeps every byte of a document it parsed, so each value is swapped for
@@ -126,7 +116,7 @@ def _locate(text: str, keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
         doc = tomlkit.parse(text)
     except TOMLKitError as exc:
         raise _LocateError(str(exc).splitlines()[0]) from None
-    swapped: list[tuple[_Path, str, str]] = []  # key path, old raw text, marker's raw text
+    swapped: list[tuple[KeyPath, str, str]] = []  # key path, old raw text, marker's raw text
     for n, key in enumerate(keys):
         parent: Any = doc
         for part in key[:-1]:
@@ -136,7 +126,7 @@ def _locate(text: str, keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
         swapped.append((key, raw, parent[key[-1]].as_string()))
     written = tomlkit.dumps(doc)
     found = sorted((written.index(marker), key, raw, marker) for key, raw, marker in swapped)
-    out: dict[_Path, tuple[int, str]] = {}
+    out: dict[KeyPath, tuple[int, str]] = {}
     shift = 0
     for at, key, raw, marker in found:
         offset = at - shift
@@ -184,43 +174,6 @@ def _toml_error_reason(exc: toml.TOMLDecodeError) -> str:
     return "invalid TOML: " + _TOML_ERROR_LINE.sub("", str(exc)).strip()
 
 
-def _requirement_lists(
-    data: Mapping[str, object],
-) -> Iterator[tuple[_Path, str, object, bool]]:
-    """(key path, where, value, tables allowed) of every list of requirement strings."""
-    project = data.get("project")
-    if isinstance(project, dict):
-        if "dependencies" in project:
-            yield (
-                ("project", "dependencies"),
-                "project.dependencies",
-                project["dependencies"],
-                False,
-            )
-        if "optional-dependencies" in project:
-            extras = project["optional-dependencies"]
-            if not isinstance(extras, dict):
-                yield ("project", "optional-dependencies"), "", extras, False
-            else:
-                for extra, deps in extras.items():
-                    key: _Path = ("project", "optional-dependencies", extra)
-                    yield key, f"project.optional-dependencies.{extra}", deps, False
-    tool = data.get("tool")
-    uv = tool.get("uv") if isinstance(tool, dict) else None
-    if isinstance(uv, dict):
-        for uv_key in ("constraint-dependencies", "override-dependencies", "dev-dependencies"):
-            if uv_key in uv:
-                yield ("tool", "uv", uv_key), f"tool.uv.{uv_key}", uv[uv_key], False
-    if "dependency-groups" in data:
-        groups = data["dependency-groups"]
-        if not isinstance(groups, dict):
-            yield ("dependency-groups",), "", groups, True
-        else:
-            for group, deps in groups.items():
-                # PEP 735: a table item is an `{include-group = ...}`, not a requirement.
-                yield ("dependency-groups", group), f"dependency-groups.{group}", deps, True
-
-
 def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
     lines = _LineIndex(text)
     try:
@@ -229,13 +182,13 @@ def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
         line = _toml_error_line(exc, lines)
         raise lines.error(path, line, _toml_error_reason(exc)) from None
 
-    def locate(keys: Sequence[_Path]) -> dict[_Path, tuple[int, str]]:
+    def locate(keys: Sequence[KeyPath]) -> dict[KeyPath, tuple[int, str]]:
         try:
             return _locate(text, keys)
         except _LocateError as exc:
             raise lines.error(path, 1, f"cannot follow TOML here: {exc.reason}") from None
 
-    lists = list(_requirement_lists(data))
+    lists = list(requirement_lists(data))
     for key, _, value, _ in lists:
         if not isinstance(value, list):
             # A table of lists (optional-dependencies, dependency-groups) or a list.
@@ -249,7 +202,7 @@ def _pyproject_entries(path: PurePosixPath, text: str) -> list[_PyprojectEntry]:
             line = lines.locate(locate([key])[key][0])[0]
             raise lines.error(path, line, f"{'.'.join(map(str, key))} must be {what}")
     checked = [(k, where, v, t) for k, where, v, t in lists if isinstance(v, list)]
-    item_keys: list[_Path] = [
+    item_keys: list[KeyPath] = [
         (*key, index)
         for key, _, items, tables_allowed in checked
         for index, item in enumerate(items)
@@ -319,15 +272,15 @@ def read_pyproject(path: PurePosixPath, text: str) -> PyprojectPins:
     others: list[PyprojectRequirement] = []
     for entry in _pyproject_entries(path, text):
         name = canonicalize_name(entry.requirement.name)
-        pin = _exact_pin(entry.requirement)
-        if pin is None:
+        spec = exact_pin(entry.requirement.specifier)
+        if spec is None:
             others.append(
                 PyprojectRequirement(
                     name, entry.requirement.specifier, entry.line, entry.where, entry.value
                 )
             )
             continue
-        operator, version = pin
+        operator, version = spec.operator, spec.version
         # Found in the raw text, quotes and all: where an escape or a line-ending
         # backslash sits inside the version, rewriting it would need TOML quoting
         # rules, so it is refused rather than missed.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Final
 
@@ -22,6 +22,8 @@ from .discovery import SiteKind
 from .edits import Span, version_span
 from .reqfile import exact_pin
 
+# A key path into a TOML document: table keys, or array indices for array items.
+KeyPath = tuple[str | int, ...]
 # Kinds whose pins are locks of their own: compared against, never edited.
 LOCK_KINDS: frozenset[SiteKind] = frozenset({"uv-lock", "pylock"})
 
@@ -99,29 +101,45 @@ def find_sites(
 # --- pyproject.toml ------------------------------------------------------------------------
 
 
-def _requirement_strings(data: Mapping[str, object]) -> Iterator[tuple[str, str]]:
-    """(where, requirement) of every requirement string a pyproject.toml holds."""
+def requirement_lists(
+    data: Mapping[str, object],
+) -> Iterator[tuple[KeyPath, str, object, bool]]:
+    """(key path, where, value, tables allowed) of every list of requirement strings.
 
-    def strings(value: object, where: str) -> Iterator[tuple[str, str]]:
-        if isinstance(value, list):
-            yield from ((where, v) for v in value if isinstance(v, str))
-
+    The one rule for where a pyproject.toml keeps requirements; values are as TOML
+    read them, unchecked (`pyproject.read_pyproject` says what is wrong with them).
+    """
     project = data.get("project")
     if isinstance(project, dict):
-        yield from strings(project.get("dependencies"), "project.dependencies")
-        extras = project.get("optional-dependencies")
-        if isinstance(extras, dict):
-            for extra, deps in extras.items():
-                yield from strings(deps, f"project.optional-dependencies.{extra}")
-    groups = data.get("dependency-groups")
-    if isinstance(groups, dict):
-        for group, deps in groups.items():
-            yield from strings(deps, f"dependency-groups.{group}")
+        if "dependencies" in project:
+            yield (
+                ("project", "dependencies"),
+                "project.dependencies",
+                project["dependencies"],
+                False,
+            )
+        if "optional-dependencies" in project:
+            extras = project["optional-dependencies"]
+            if not isinstance(extras, dict):
+                yield ("project", "optional-dependencies"), "", extras, False
+            else:
+                for extra, deps in extras.items():
+                    key: KeyPath = ("project", "optional-dependencies", extra)
+                    yield key, f"project.optional-dependencies.{extra}", deps, False
     tool = data.get("tool")
     uv = tool.get("uv") if isinstance(tool, dict) else None
     if isinstance(uv, dict):
-        for key in ("constraint-dependencies", "override-dependencies", "dev-dependencies"):
-            yield from strings(uv.get(key), f"tool.uv.{key}")
+        for uv_key in ("constraint-dependencies", "override-dependencies", "dev-dependencies"):
+            if uv_key in uv:
+                yield ("tool", "uv", uv_key), f"tool.uv.{uv_key}", uv[uv_key], False
+    if "dependency-groups" in data:
+        groups = data["dependency-groups"]
+        if not isinstance(groups, dict):
+            yield ("dependency-groups",), "", groups, True
+        else:
+            for group, deps in groups.items():
+                # PEP 735: a table item is an `{include-group = ...}`, not a requirement.
+                yield ("dependency-groups", group), f"dependency-groups.{group}", deps, True
 
 
 def pyproject_pins(path: PurePosixPath, text: str) -> list[TextPin]:
@@ -137,7 +155,14 @@ def pyproject_pins(path: PurePosixPath, text: str) -> list[TextPin]:
         return []  # not this check's business; a bump that must edit it says why
     found: list[TextPin] = []
     lines = text.split("\n")
-    for where, value in _requirement_strings(data):
+    strings = [
+        (where, value)
+        for _, where, values, _ in requirement_lists(data)
+        if isinstance(values, list)
+        for value in values
+        if isinstance(value, str)
+    ]
+    for where, value in strings:
         pin = _pin_of(value)
         if pin is None:
             continue
@@ -149,13 +174,7 @@ def pyproject_pins(path: PurePosixPath, text: str) -> list[TextPin]:
                     path, line, start, start + len(pin[2]), pin[0], pin[1], pin[2], value, where
                 )
             )
-    return found
-
-
-def _exact(req: Requirement) -> tuple[str, str] | None:
-    """(operator, version) when `req` is one `==`/`===` specifier without wildcard."""
-    spec = exact_pin(req.specifier)
-    return (spec.operator, spec.version) if spec is not None else None
+    return sorted(found, key=lambda p: (p.line, p.start))
 
 
 def _pin_of(value: str) -> tuple[NormalizedName, str, str] | None:
@@ -223,20 +242,7 @@ def _ini_pins(path: PurePosixPath, text: str, kind: SiteKind) -> list[TextPin]:
 
 def _shifted(pins: Sequence[TextPin], line: int, column: int) -> list[TextPin]:
     """Pins found in one piece of a line, moved to where that piece sits in the file."""
-    return [
-        TextPin(
-            p.file,
-            line,
-            p.start + column,
-            p.end + column,
-            p.name,
-            p.operator,
-            p.version,
-            p.text,
-            p.where,
-        )
-        for p in pins
-    ]
+    return [replace(p, line=line, start=p.start + column, end=p.end + column) for p in pins]
 
 
 # --- .pre-commit-config.yaml ---------------------------------------------------------------
@@ -475,9 +481,9 @@ def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
                 req = Requirement(value)
             except InvalidRequirement:
                 continue
-            pin = _exact(req)
-            span = version_span(value, *pin) if pin else None
-            if pin is None or span is None:
+            spec = exact_pin(req.specifier)
+            span = version_span(value, spec.operator, spec.version) if spec else None
+            if spec is None or span is None:
                 continue
             pins.append(
                 TextPin(
@@ -486,8 +492,8 @@ def find_generic_pins(path: PurePosixPath, text: str) -> tuple[TextPin, ...]:
                     start=column + lo + span[0],
                     end=column + lo + span[1],
                     name=canonicalize_name(req.name),
-                    operator=pin[0],
-                    version=pin[1],
+                    operator=spec.operator,
+                    version=spec.version,
                     text=value,
                     where="",
                 )
