@@ -18,7 +18,7 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, toolchain
-from .discovery import matches, site_kind
+from .discovery import matches, site_kind, within
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
@@ -340,7 +340,7 @@ def check_dockerfile(
     file = df.path.as_posix()
     candidates = sorted(locks)
     by_stage = {s.index: installed_locks(df, s.index, candidates, resolved) for s in df.stages}
-    nearby = [p for p in candidates if context is None or context in (p.parent, *p.parent.parents)]
+    nearby = [p for p in candidates if context is None or within(p, context)]
     for pin in df.pins:
         if pin.version is None:
             continue
@@ -414,7 +414,7 @@ def _scope(path: PurePosixPath, lock_paths: Iterable[PurePosixPath]) -> PurePosi
     """The service of a file: the nearest directory up from it that holds locks."""
     locks = list(lock_paths)
     for d in (path.parent, *path.parent.parents):
-        if any(d == lock.parent or d in lock.parent.parents for lock in locks):
+        if any(within(lock, d) for lock in locks):
             return d
     return None
 
@@ -454,7 +454,7 @@ def check_sites(
         locked = {
             path: pins[pin.name]
             for path, pins in versions.items()
-            if pin.name in pins and (scope == path.parent or scope in path.parent.parents)
+            if pin.name in pins and within(path, scope)
         }
         if not locked or any(v == pin.version for v, _ in locked.values()):
             continue
@@ -479,7 +479,7 @@ def check_sites(
                 if name == pin.name
                 and pinned == version
                 and path != pin.file
-                and (scope == path.parent or scope in path.parent.parents)
+                and within(path, scope)
             }
         )
         also = f"; so do {', '.join(agreeing[:3])}" if agreeing else ""
@@ -693,7 +693,7 @@ def _check_images(
         # With no install of its own, a pin is compared with the locks of its context:
         # the declared one, else the nearest directory (upwards) that holds a lock.
         context = next(
-            (c for c in guesses if any(c in (p.parent, *p.parent.parents) for p in lock_pins)),
+            (c for c in guesses if any(within(p, c) for p in lock_pins)),
             guesses[-1],
         )
         yield from check_dockerfile(df, any_pins, resolved, context)

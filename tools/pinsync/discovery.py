@@ -101,6 +101,22 @@ def dockerfile_paths(
     return tuple(p for p in files if matches(p, globs) and not p.name.endswith(".dockerignore"))
 
 
+def leaves_root(path: PurePosixPath) -> bool:
+    """Whether a path (relative to the root, after `join`) points outside the root."""
+    return path.is_absolute() or (bool(path.parts) and path.parts[0] == "..")
+
+
+def within(path: PurePosixPath, directory: PurePosixPath) -> bool:
+    """Whether `path` lies somewhere under `directory` (both relative to the root)."""
+    return directory == path.parent or directory in path.parent.parents
+
+
+def resolves_inside(root: Path, full: Path) -> bool:
+    """Whether `full`, symlinks followed, is `root` or lies under it."""
+    real, base = os.path.realpath(full), os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
 def join(base: PurePosixPath, path: str) -> PurePosixPath:
     """`base/path` with `.` and `..` resolved in the text, never on the disk.
 

@@ -15,7 +15,16 @@ from packaging.utils import NormalizedName
 
 from .compiler import CURRENT
 from .config import Config, load_config
-from .discovery import SiteKind, dockerfile_paths, join, list_files, matches, site_kind
+from .discovery import (
+    SiteKind,
+    dockerfile_paths,
+    join,
+    leaves_root,
+    list_files,
+    matches,
+    resolves_inside,
+    site_kind,
+)
 from .errors import ConfigError, GraphError, PinsyncError
 from .graph import Graph, Invocation, Target, build_graph
 from .lockfile import (
@@ -96,12 +105,10 @@ def inside(root: Path, path: PurePosixPath) -> Path:
     The repository under check is untrusted input: nothing outside --root is read
     (or quoted in an error), whatever a config, header, include or symlink says.
     """
-    if path.is_absolute() or (path.parts and path.parts[0] == ".."):
+    if leaves_root(path):
         raise GraphError(f"{path}: outside the repository root; pinsync reads nothing there")
     full = root / path
-    real = os.path.realpath(full)
-    base = os.path.realpath(root)
-    if real != base and not real.startswith(base.rstrip(os.sep) + os.sep):
+    if not resolves_inside(root, full):
         raise GraphError(
             f"{path}: a symlink out of the repository root; pinsync reads nothing there"
         )
@@ -172,9 +179,7 @@ def via_includes(text: str) -> tuple[str, ...]:
 
 def _run_dirs(lock: PurePosixPath) -> list[PurePosixPath]:
     """Where an author may have run the compile: the root, the lock's directory, between."""
-    dirs = [PurePosixPath("."), lock.parent]
-    dirs.extend(p for p in reversed(lock.parent.parents) if p not in dirs)
-    return list(dict.fromkeys(dirs))
+    return list(dict.fromkeys([PurePosixPath("."), lock.parent, *reversed(lock.parent.parents)]))
 
 
 def find_run_dir(
@@ -241,7 +246,7 @@ def _targets(
         invocation: Invocation | None = None,
     ) -> None:
         for path in (output, *inputs):
-            if path.is_absolute() or (path.parts and path.parts[0] == ".."):
+            if leaves_root(path):
                 # Before anything runs: a lock is never written (or read) outside --root.
                 raise ConfigError(
                     f"{path}: outside the repository root (in the compile of {output}); "
@@ -411,7 +416,7 @@ def _parse_closure(
         closure[path] = _parse(root, path, parsed)
         for inc in closure[path].includes:
             target = inc.target
-            if target.is_absolute() or (target.parts and target.parts[0] == ".."):
+            if leaves_root(target):
                 # Refused before it is opened: its text must never reach an error.
                 raise GraphError(
                     f"{path}:{inc.line}: {inc.kind} {inc.path}: outside the repository root; "

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
 
+from .discovery import resolves_inside
 from .errors import PinsyncError
 
 
@@ -155,18 +156,16 @@ def _new_file_mode() -> int:
 def _commit(root: Path, changes: tuple[Change, ...]) -> None:
     temps: list[tuple[Path, Path, Change]] = []
     try:
-        base = os.path.realpath(root)
         for change in changes:
             target = root / change.path
             if target.is_symlink():
                 # Written through to the file it names, which must be in the repository:
                 # replacing the link itself would silently fork the two.
-                real = os.path.realpath(target)
-                if not real.startswith(base.rstrip(os.sep) + os.sep):
+                if not resolves_inside(root, target):
                     raise PinsyncError(
                         f"{change.path}: a symlink out of the repository root; not written"
                     )
-                target = Path(real)
+                target = Path(os.path.realpath(target))
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".pinsync-tmp", dir=target.parent
