@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from packaging.markers import InvalidMarker, Marker
-from packaging.utils import NormalizedName
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .compiler import CURRENT, toolchain
@@ -209,7 +209,6 @@ def _url_key(url: str) -> str:
 
 
 def _noted_names(lock: LockFile) -> set[NormalizedName]:
-    from packaging.utils import InvalidName, canonicalize_name
 
     names: set[NormalizedName] = set()
     for notes in via_annotations(lock).values():
@@ -442,6 +441,11 @@ def check_sites(
                 site.pin.version,
                 site.pin.line,
             )
+    # Every place that names a version, for the findings to point at the ones that agree.
+    places: list[tuple[PurePosixPath, int, NormalizedName, str | None]] = [
+        (s.pin.file, s.pin.line, s.pin.name, s.pin.version) for s in sites if s.editable
+    ]
+    places.extend((p.file, p.line, p.name, p.version) for df in images for p in df.pins)
     for site in sites:
         if not site.editable:
             continue
@@ -468,10 +472,6 @@ def check_sites(
         file = pin.file.as_posix()
         # The other places of this service that agree with the lock, so that one
         # finding names every file the fix touches.
-        places: list[tuple[PurePosixPath, int, NormalizedName, str | None]] = [
-            (p.file, p.line, p.name, p.version) for p in (s.pin for s in sites if s.editable)
-        ]
-        places.extend((p.file, p.line, p.name, p.version) for df in images for p in df.pins)
         agreeing = sorted(
             {
                 f"{path}:{number}"
@@ -620,13 +620,10 @@ def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
 # --- the whole check ------------------------------------------------------------------
 
 
-def _why_not_reresolved(
-    target: Target, lock: LockFile, options: CheckOptions
-) -> tuple[Kind, str] | None:
+def _why_not_reresolved(target: Target, options: CheckOptions) -> tuple[Kind, str] | None:
     """Why an unstamped lock is checked only offline, or None when it can be re-resolved."""
     out = target.output.as_posix()
     where = f'[tool.pinsync.outputs."{out}"]'
-    tool = "uv" if target.tool == "uv" else "pip-compile"
     if options.offline:
         return (
             "unverified",
@@ -634,13 +631,13 @@ def _why_not_reresolved(
             f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` to "
             "stamp it",
         )
-    if target.inferred or (lock.header is not None and lock.header.custom and not target.args):
+    if target.inferred is not None:
         # Options read off the text are a guess; a fresh compile on a guess would
         # report every difference as drift.
         return (
             "unverified",
             f"{out} was checked against its sources but not re-resolved: its header does not "
-            f"show how {tool} was run; set compile-args in {where} to have it re-resolved",
+            f"show how {target.tool} was run; set compile-args in {where} to have it re-resolved",
         )
     if target.python != CURRENT:
         from .compiler import find_python
@@ -722,7 +719,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             )
             continue
         where = f'[tool.pinsync.outputs."{out}"]'
-        if target.inferred or (lock.header and lock.header.custom and not target.args):
+        if target.inferred is not None:
             shown = lock.header.command if lock.header else None
             findings.append(
                 Finding(
@@ -744,7 +741,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             findings.extend(check_sources(target, lock, repo.sources))
         if (vouched or stamp_findings) and not options.full:
             continue
-        why_not = _why_not_reresolved(target, lock, options)
+        why_not = _why_not_reresolved(target, options)
         if why_not is None:
             to_resolve.append(target)
         else:

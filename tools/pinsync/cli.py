@@ -132,10 +132,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
     for path, why in repo.unmanaged:
         print(f"{path.as_posix():<40} {why}")
     for target in repo.graph.order():
-        if target.inferred and target.output in {o.output for o in result.outcomes}:
+        if target.inferred is not None and target.output in {o.output for o in result.outcomes}:
             print(
                 f"{target.output.as_posix():<40} compiled with options read off the lock "
-                f"({' '.join(target.inferred)}); its header shows only {target.custom_command!r}"
+                f"({' '.join(target.inferred) or 'none'}); its header shows only "
+                f"{target.custom_command!r}"
             )
     if args.dry_run:
         from .report import unified_diff

@@ -40,8 +40,9 @@ class Target:
     invocation: Invocation | None = None
     # Packages the team strips after compiling (`omit` in the config).
     omit: frozenset[NormalizedName] = frozenset()
-    # Options read off the lock itself because its header does not show them.
-    inferred: tuple[str, ...] = ()
+    # Options read off the lock itself because neither its header nor the config shows
+    # them (possibly none); None when they came from the config or the header.
+    inferred: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,7 @@ def _targets(
         out_cfg = configured.get(output)
         args = out_cfg.compile_args if out_cfg and out_cfg.compile_args is not None else None
         args = config.compile_args if args is None else args
-        inferred: tuple[str, ...] = ()
+        inferred: tuple[str, ...] | None = None
         custom = config.custom_compile_command
         if header is not None and header.custom:
             # Keep the team's own header (`make upgrade`) when pinsync rewrites the lock.
