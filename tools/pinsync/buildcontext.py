@@ -89,11 +89,9 @@ def contexts_for(
     return (parent, *parent.parents) if parent != PurePosixPath(".") else (parent,)
 
 
-def _is_dir(context: PurePosixPath, src: str, files: Collection[PurePosixPath]) -> bool:
-    if src in (".", "./", "/"):
-        return True
-    prefix = join(context, src).as_posix() + "/"
-    return any(f.as_posix().startswith(prefix) for f in files)
+def directories_of(files: Iterable[PurePosixPath]) -> frozenset[PurePosixPath]:
+    """Every directory that holds a file of the repository, the root included."""
+    return frozenset(parent for f in files for parent in f.parents)
 
 
 def _in_image(install: RequirementInstall) -> str:
@@ -113,19 +111,20 @@ def source_of(
     df: Dockerfile,
     install: RequirementInstall,
     context: PurePosixPath,
-    files: Collection[PurePosixPath],
+    directories: Collection[PurePosixPath],
 ) -> PurePosixPath | None:
     """The repository file that `install` reads, following COPY/ADD from `context`."""
     target = _in_image(install)
     for copy in _copies_before(df, install):
         dest = copy.dest.rstrip("/") or "/"
+        inside_dest = dest.rstrip("/") + "/"  # "/" when DEST is the image's root
         as_dir = copy.dest.endswith("/") or len(copy.sources) > 1
         for src in copy.sources:
-            if _is_dir(context, src, files):
+            if src in (".", "./", "/") or join(context, src) in directories:
                 # COPY DIR DEST copies the directory's contents into DEST.
-                if target == dest or not target.startswith(dest.rstrip("/") + "/"):
+                if target == dest or not target.startswith(inside_dest):
                     continue
-                rel = target[len(dest.rstrip("/")) + 1 :]
+                rel = target[len(inside_dest) :]
                 return join(context, posixpath.join(src, rel))
             placed = posixpath.join(dest, posixpath.basename(src)) if as_dir else dest
             if target == posixpath.normpath(placed):
@@ -137,14 +136,17 @@ def resolve_installs(
     df: Dockerfile,
     installs: Iterable[RequirementInstall],
     declared: Mapping[PurePosixPath, PurePosixPath],
-    files: Collection[PurePosixPath],
+    on_disk: Collection[PurePosixPath],
+    directories: Collection[PurePosixPath],
 ) -> dict[RequirementInstall, PurePosixPath]:
-    """Each install that a COPY from some build context explains, with its repository file."""
+    """Each install that a COPY from some build context explains, with its repository file.
+
+    `on_disk` and `directories` are sets the caller builds once for every Dockerfile.
+    """
     out: dict[RequirementInstall, PurePosixPath] = {}
-    on_disk = set(files)
     for install in installs:
         for context in contexts_for(df.path, declared):
-            found = source_of(df, install, context, files)
+            found = source_of(df, install, context, directories)
             if found is not None and found in on_disk:
                 out[install] = found
                 break

@@ -673,7 +673,7 @@ def _check_images(
     images: Sequence[Dockerfile],
     lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
 ) -> Iterator[Finding]:
-    from .buildcontext import contexts_for, resolve_installs
+    from .buildcontext import contexts_for, directories_of, resolve_installs
 
     # Images also install hand-kept requirement files; those count as locks here.
     any_pins = dict(lock_pins)
@@ -684,8 +684,9 @@ def _check_images(
             except PinsyncError:  # not a requirements file after all (or not text)
                 continue
     declared = declared_contexts(repo)
+    on_disk, directories = set(repo.files), directories_of(repo.files)
     for df in images:
-        resolved = resolve_installs(df, df.installs, declared, repo.files)
+        resolved = resolve_installs(df, df.installs, declared, on_disk, directories)
         guesses = contexts_for(df.path, declared)
         # With no install of its own, a pin is compared with the locks of its context:
         # the declared one, else the nearest directory (upwards) that holds a lock.
