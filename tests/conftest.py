@@ -111,6 +111,18 @@ class Repo:
             capture_output=True,
         )
 
+    def start(self, *args: str, tmpdir: Path) -> subprocess.Popen[str]:
+        """The CLI in the background, in a session of its own, its temp files in `tmpdir`."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "pinsync", *args],
+            cwd=self.path,
+            env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
     def pinsync(
         self,
         *args: str,

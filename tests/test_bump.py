@@ -8,13 +8,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, TOOLS, Repo, wait_for_compile
+from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, Repo, wait_for_compile
 from pinsync.reqfile import parse_requirements
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
@@ -539,15 +538,7 @@ def test_ctrl_c_during_bump_changes_nothing(
     before = repo.snapshot()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pinsync", "bump", "mlflow", "3.5.0"],
-        cwd=repo.path,
-        env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = repo.start("bump", "mlflow", "3.5.0", tmpdir=tmpdir)
     assert proc.stdout is not None
     if when == "during-a-compile":
         wait_for_compile(proc.pid)

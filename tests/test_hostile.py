@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIP_TOOLS_TABLE, TOOLS, Repo
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, wait_for_compile
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 SECRET = "topsecret-token==9.9.9"
@@ -209,15 +209,8 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
     before = tree_digest(repo.path)
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pinsync", "lock", "--jobs", "1"],
-        cwd=repo.path,
-        env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for_compile_under(tmpdir)
+    proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
+    wait_for_compile(proc.pid)
     proc.send_signal(signum)  # to pinsync alone, as a CI runner cancelling a job does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -227,17 +220,6 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
     assert _compile_processes_in(tmpdir) == []
 
 
-def wait_for_compile_under(directory: Path, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _compile_processes_in(directory):
-            return
-        time.sleep(0.01)
-    raise AssertionError("no pip-compile started")
-
-
 def test_runs_with_different_temp_dirs_take_turns(make_repo: MakeRepo, tmp_path: Path) -> None:
     repo = make_repo({"a.in": "flask\n"})
     subprocess.run(["git", "init", "-q"], cwd=repo.path, check=True)
@@ -245,18 +227,9 @@ def test_runs_with_different_temp_dirs_take_turns(make_repo: MakeRepo, tmp_path:
     for name in ("one", "two"):
         tmpdir = tmp_path / name
         tmpdir.mkdir()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "pinsync", "lock"],
-                cwd=repo.path,
-                env={**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        procs.append(repo.start("lock", tmpdir=tmpdir))
         if name == "one":
-            wait_for_compile_under(tmpdir)  # the first holds the repository's lock
+            wait_for_compile(procs[0].pid)  # the first holds the repository's lock
     second = procs[1].communicate(timeout=120)[0]
     procs[0].communicate(timeout=120)
     assert second.startswith("waiting for another pinsync run"), second

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import TOOLS, Repo, wait_for_compile
+from conftest import Repo, wait_for_compile
 from pinsync.reqfile import parse_requirements
 
 
@@ -228,19 +226,6 @@ def test_stamped_lock_is_not_recompiled_and_a_hand_edit_is(incident_repo: Repo) 
     assert "requirements.txt                         updated (1 pin changed)" in proc.stdout
 
 
-def _start(repo: Repo, tmpdir: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(TOOLS), "TMPDIR": str(tmpdir)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "pinsync", "lock", *args],
-        cwd=repo.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
     make_repo: Callable[[Mapping[str, str]], Repo],
     tmp_path: Path,
@@ -251,7 +236,7 @@ def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
     before = repo.snapshot()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = _start(repo, tmpdir)
+    proc = repo.start("lock", tmpdir=tmpdir)
     wait_for_compile(proc.pid)  # Ctrl-C lands inside a pip-compile
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
@@ -271,7 +256,7 @@ def test_two_runs_at_once_do_not_corrupt_each_other(
     reference = repo.snapshot()
     for name in ("requirements/base.txt", "requirements/dev.txt", "requirements/ci.txt"):
         (repo.path / name).unlink()
-    runs = [_start(repo, tmp_path, "--force") for _ in range(2)]
+    runs = [repo.start("lock", "--force", tmpdir=tmp_path) for _ in range(2)]
     results = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
     assert repo.snapshot() == reference
