@@ -658,3 +658,38 @@ def test_layers_for_different_pythons_may_differ(
     code, report = check(repo, "--offline")
     assert code == 0  # layers-disagree is a warning by default
     assert (("all-py.txt", "urllib3", "layers-disagree") in kinds(report)) is disagree, report
+
+
+@pytest.mark.parametrize(
+    ("requirement", "message"),
+    [
+        pytest.param(
+            "legacy",
+            "legacy: versions exist but none supports Python {python} (2.0 needs Python <3.0)",
+            id="all-releases-for-another-python",
+        ),
+        pytest.param(
+            "legacy>5",
+            "legacy>5 is not on the index (no version of it is available)",
+            id="skipped-releases-would-not-satisfy-it-anyway",
+        ),
+    ],
+)
+def test_releases_an_index_skips_for_their_python(
+    make_repo: MakeRepo, tmp_path: Path, requirement: str, message: str
+) -> None:
+    """A simple index that says `data-requires-python`, as PyPI does: pip skips by it."""
+    from bench.wheelhouse import Dist, build_wheel
+
+    files = tmp_path / "files"
+    page = []
+    for version in ("1.0", "2.0"):
+        wheel = build_wheel(Dist("legacy", version), files)
+        page.append(f'<a href="{wheel.as_uri()}" data-requires-python="&lt;3.0">{wheel.name}</a>')
+    (tmp_path / "simple" / "legacy").mkdir(parents=True)
+    (tmp_path / "simple" / "legacy" / "index.html").write_text("\n".join(page))
+    table = f'[tool.pip-tools]\nindex-url = "{(tmp_path / "simple").as_uri()}"\n'
+    repo = make_repo({"pyproject.toml": table, "requirements.in": requirement + "\n"})
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == f"pinsync: error: requirements.txt: {message.format(python=CURRENT)}\n"

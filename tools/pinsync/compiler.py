@@ -167,19 +167,15 @@ def explain_failure(output: str, python: str | None = None) -> str:
             package = ln.split("Package ", 1)[-1].split(" requires", 1)[0].strip("'\"")
             needs = ln.rsplit(" not in ", 1)[-1].strip("'\"")
             return redact(f"{package}: versions exist but none supports {target} (needs {needs})")
-    requires_python = [ln for ln in lines if "Requires-Python" in ln]
     for ln in lines:
         marker = "Could not find a version that satisfies the requirement "
         if marker in ln:
             rest = ln.split(marker, 1)[1]
             req, _, versions = rest.partition(" (from versions: ")
             versions = versions.rstrip(")")
-            if requires_python:
-                # pip lists the releases it skipped for their Requires-Python.
-                return redact(
-                    f"{req}: versions exist but none supports {target} "
-                    f"({requires_python[0].removeprefix('INFO: ').removeprefix('WARNING: ')})"
-                )
+            skipped = _skipped_for_python(lines, req)
+            if skipped is not None:
+                return redact(f"{req}: versions exist but none supports {target} ({skipped})")
             if versions in ("", "none"):
                 return redact(f"{req} is not on the index (no version of it is available)")
             newest = versions.split(", ")[-1]
@@ -200,6 +196,32 @@ def explain_failure(output: str, python: str | None = None) -> str:
         return redact(" / ".join(e.split(":", 1)[1].strip() for e in errors[:2]))
     tail = [ln for ln in lines if not ln.startswith(("File ", "Traceback", "^", "~"))]
     return redact(tail[-1] if tail else "pip-compile failed without saying why")
+
+
+def _skipped_for_python(lines: Sequence[str], req: str) -> str | None:
+    """`VER needs SPEC` for a release of `req` that pip skipped only for its Requires-Python.
+
+    pip lists every release it ignored for the running Python, whether or not it would
+    have satisfied the requirement; only one that does means "exists, but not here".
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        specifier = Requirement(req).specifier
+    except InvalidRequirement:
+        return None
+    for ln in lines:
+        if "Requires-Python" not in ln:
+            continue
+        for item in ln.split(": ", 1)[-1].split("; "):
+            version, _, needs = item.partition(" Requires-Python ")
+            try:
+                if needs and specifier.contains(Version(version), prereleases=True):
+                    return f"{version} needs Python {needs}"
+            except InvalidVersion:
+                continue
+    return None
 
 
 # The box-drawing marks pip and uv put before a failed step and its cause.
