@@ -131,8 +131,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
         result = run_lock(repo, request, cwd, _print_outcome)
     for path, why in repo.unmanaged:
         print(f"{path.as_posix():<40} {why}")
+    compiled = {o.output for o in result.outcomes}
     for target in repo.graph.order():
-        if target.inferred is not None and target.output in {o.output for o in result.outcomes}:
+        if target.inferred is not None and target.output in compiled:
             print(
                 f"{target.output.as_posix():<40} compiled with options read off the lock "
                 f"({' '.join(target.inferred) or 'none'}); its header shows only "
