@@ -22,6 +22,7 @@ from .discovery import matches, site_kind, within
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
+    UNSAFE,
     LockFile,
     inputs_digest,
     parse_lockfile,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from .sites import SitePin
 
 FIX_LOCK = "nox -s lock"
-UNSAFE = frozenset({"pip", "setuptools", "distribute"})
 
 
 @dataclass(frozen=True)

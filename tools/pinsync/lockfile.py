@@ -252,7 +252,8 @@ def _parse_argv(argv: list[str]) -> tuple[str | None, list[str], list[str]]:
 
 
 _UNSAFE_TRAILER = "# The following packages are considered to be unsafe in a requirements file:"
-_UNSAFE = frozenset({"pip", "setuptools", "distribute"})
+# What pip-compile leaves out of a lock unless --allow-unsafe.
+UNSAFE = frozenset({"pip", "setuptools", "distribute"})
 
 
 def infer_options(lock: LockFile, tool: str) -> tuple[str, ...]:
@@ -274,7 +275,7 @@ def infer_options(lock: LockFile, tool: str) -> tuple[str, ...]:
         at = text.find(_UNSAFE_TRAILER)
         trailer = text.count("\n", 0, at) + 1 if at >= 0 else None
         pinned_below = trailer is not None and any(
-            e.name in _UNSAFE and e.pinned_version and e.line > trailer for e in entries
+            e.name in UNSAFE and e.pinned_version and e.line > trailer for e in entries
         )
         if pinned_below and "Consider using the --allow-unsafe flag" not in text:
             out.append("--allow-unsafe")
@@ -401,8 +402,7 @@ def inputs_digest(
         target.custom_command,
         json.dumps(pip_tools_table or {}, sort_keys=True, default=str),
     ]
-    # Added only when set, so that stamps of plain targets written before these
-    # existed still vouch for their locks.
+    # Only what a target sets joins the digest: a plain target hashes no placeholders.
     if target.tool != "pip-compile":
         parts.append(["tool", target.tool])
     if target.invocation is not None:

@@ -276,7 +276,7 @@ def _targets(
         python = (out_cfg.python if out_cfg else None) or config.python
         python = python or (header.python if header else None) or CURRENT
         if invocation is not None and invocation == _plain(output, inputs):
-            invocation = None  # the default; keeps stamps written before headers were replayed
+            invocation = None  # the default, spelled one way so equal targets compare equal
         targets.append(
             Target(
                 output,
