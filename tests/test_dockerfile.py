@@ -347,6 +347,35 @@ PIN_CASES = [
         ],
         id="heredocs",
     ),
+    pytest.param(
+        "FROM python:3.11\n"
+        "RUN <<EOT bash\n"
+        "pip install a==1\n"
+        "EOT\n"
+        "RUN /bin/bash -ex <<-'EOT'\n"
+        "\tpip install b==2\n"
+        "\tEOT\n"
+        "RUN sh -c 'pip install c==3' <<EOT\n"
+        "pip install x==9\n"
+        "EOT\n",
+        [
+            (3, 0, "a", "a==1", "==", "1", (3, 15, 16)),
+            (6, 0, "b", "b==2", "==", "2", (6, 16, 17)),
+            (8, 0, "c", "c==3", "==", "3", (8, 26, 27)),
+        ],
+        id="heredoc-as-the-script-of-a-shell",
+    ),
+    pytest.param(
+        "FROM python:3.11\n"
+        "ARG V=5\n"
+        "RUN sh -c 'pip install a==$V' && bash -ec \"pip install b==2\"\n"
+        "RUN bash setup.sh -c pip install x==9\n",
+        [
+            (3, 0, "a", "a==$V", "==", "5", (2, 6, 7)),
+            (3, 0, "b", "b==2", "==", "2", (3, 58, 59)),
+        ],
+        id="shell-c-in-shell-form",
+    ),
 ]
 # fmt: on
 

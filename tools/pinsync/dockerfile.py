@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -209,6 +209,39 @@ _ONLY_HEREDOC = re.compile(r"<<-?([\"']?)[A-Za-z_][\w.-]*\1\s*")
 _LEGACY_ENV = re.compile(r"\s*\S+[ \t]+")
 
 
+def _reads_script_from_stdin(command: Sequence[Word]) -> bool:
+    """A shell given only option flags (no `-c`, no script file) runs what stdin holds."""
+    if not command or basename(command[0].text) not in SHELLS:
+        return False
+    flags = command[1:]
+    return all(w.text.startswith(("-", "+")) and not SHELL_C.fullmatch(w.text) for w in flags)
+
+
+def _scripts(
+    commands: list[list[Word]], env: Mapping[str, Text | None], depth: int = 0
+) -> list[list[Word]]:
+    """`commands`, with each `sh -c SCRIPT` replaced by the commands of SCRIPT."""
+    out: list[list[Word]] = []
+    for command in commands:
+        script = _shell_c_script(command)
+        if script is None or depth > 3:  # deeper nesting is not worth following
+            out.append(command)
+        else:
+            out.extend(_scripts(Lexer(script.value, env, shell=True).run(), env, depth + 1))
+    return out
+
+
+def _shell_c_script(command: Sequence[Word]) -> Word | None:
+    if not command or basename(command[0].text) not in SHELLS:
+        return None
+    for i, word in enumerate(command[1:-1], start=1):
+        if SHELL_C.fullmatch(word.text):
+            return command[i + 1]
+        if not word.text.startswith(("-", "+")):
+            return None  # a script file: `sh install.sh -c x` passes -c to the script
+    return None
+
+
 def _assignments(words: Sequence[Word]) -> Iterator[tuple[str, Text | None]]:
     for word in words:
         name, eq, _ = word.text.partition("=")
@@ -318,17 +351,15 @@ class _Parser:
         exec_form = exec_words(body)
         if exec_form is not None:
             # Exec form runs no shell, so nothing is substituted, unless it runs one itself.
-            if (
-                len(exec_form) >= 3
-                and basename(exec_form[0].text) in SHELLS
-                and SHELL_C.fullmatch(exec_form[1].text)
-            ):
-                return Lexer(exec_form[2].value, env, shell=True).run()
-            return [exec_form]
+            return _scripts([exec_form], env)
         self._check_not_broken_exec_form(ins, body)
         if ins.heredocs and _ONLY_HEREDOC.fullmatch(body.text):
-            return Lexer(ins.heredocs[0], env, shell=True).run()
-        return Lexer(body, env, shell=True).run()
+            return _scripts(Lexer(ins.heredocs[0], env, shell=True).run(), env)
+        commands = Lexer(body, env, shell=True).run()
+        if len(ins.heredocs) == 1 and len(commands) == 1 and _reads_script_from_stdin(commands[0]):
+            # `RUN <<EOT bash` and `RUN bash -e <<EOT`: the heredoc is the shell's script.
+            commands = Lexer(ins.heredocs[0], env, shell=True).run()
+        return _scripts(commands, env)
 
     def _check_not_broken_exec_form(self, ins: _Instruction, body: Text) -> None:
         # Docker would hand an unparsable JSON array to /bin/sh, where it can only fail.
