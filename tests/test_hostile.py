@@ -7,12 +7,13 @@ repository nor the file outside it changed by one byte.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,77 @@ def test_moved_find_links_beat_the_old_header(make_repo: MakeRepo) -> None:
     assert "--find-links wheels" in repo.read("a.txt") and "old-wheels" not in repo.read("a.txt"), (
         proc.stdout
     )
+
+
+# --- the machine fails under a run: a full disk, a read-only checkout, an unreadable lock ----
+
+
+@pytest.fixture
+def repo_on_a_small_filesystem(tmp_path: Path, early_wheels: Path) -> Iterator[Repo]:
+    """A locked repository alone on a 1 MiB tmpfs, so that it can really fill up or go
+    read-only while the compiler's caches and the stage stay on the roomy temp disk."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
+    try:
+        repo = Repo(mount / "repo")
+        repo.path.mkdir()
+        subprocess.run(["git", "init", "-q"], cwd=repo.path, check=True)
+        repo.use_wheels(early_wheels)
+        repo.write({"pyproject.toml": PIP_TOOLS_TABLE, "a.in": "flask\n", "b.in": "requests\n"})
+        repo.pinsync("lock")
+        repo.write({"a.in": "flask\nmlflow\n", "b.in": "requests\nnumpy\n"})  # both must move
+        yield repo
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill_the_disk(repo: Repo) -> None:
+    fd = os.open(repo.path.parent / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 512):
+            pass
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def make_read_only(repo: Repo) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(repo.path.parent)], check=True)
+
+
+def loop_the_lock(repo: Repo) -> None:
+    (repo.path / "b.txt").unlink()
+    (repo.path / "b.txt").symlink_to("b.txt")  # as root, the one file nothing can read
+
+
+# (fault, stderr must contain)
+MACHINE_FAULTS = [
+    pytest.param(fill_the_disk, "No space left on device", id="disk-full"),
+    pytest.param(make_read_only, "Read-only file system", id="read-only-checkout"),
+    pytest.param(loop_the_lock, "b.txt: Too many levels of symbolic links", id="unreadable-lock"),
+]
+
+
+@pytest.mark.parametrize(("fault", "message"), MACHINE_FAULTS)
+def test_a_failing_machine_gets_one_line_and_every_file_as_it_was(
+    repo_on_a_small_filesystem: Repo, fault: Callable[[Repo], None], message: str
+) -> None:
+    repo = repo_on_a_small_filesystem
+    fault(repo)
+    before = tree_digest(repo.path)
+    proc = repo.pinsync("lock", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr and "no file was changed" in proc.stderr, proc.stderr
+    assert tree_digest(repo.path) == before
+    # A check needs no room and no write access: it still reports the drift.
+    check = repo.pinsync("check", "--offline", check=False)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "[stale-lock]" in check.stdout and "Traceback" not in check.stderr
+    assert tree_digest(repo.path) == before

@@ -45,7 +45,8 @@ class Stage:
         except OSError as exc:
             self.close()
             raise PinsyncError(
-                f"cannot prepare the stage ({exc.strerror}); no file was changed"
+                f"cannot prepare the stage ({self._name(exc.filename)}{exc.strerror}); "
+                "no file was changed"
             ) from None
         except BaseException:
             self.close()
@@ -72,6 +73,13 @@ class Stage:
                     shutil.copy2(entry.path, staged / entry.name)
                 else:
                     os.symlink(entry.path, staged / entry.name)
+
+    def _name(self, filename: object) -> str:
+        """`filename` as a path in the repository, or nothing: no other path is quoted."""
+        for base in (self.root, self.path):
+            if isinstance(filename, str) and filename.startswith(f"{base}{os.sep}"):
+                return f"{PurePosixPath(filename[len(str(base)) + 1 :])}: "
+        return ""
 
     def read(self, rel: PurePosixPath) -> str | None:
         path = self.path / rel
@@ -216,13 +224,18 @@ def one_run_at_a_time(root: Path, timeout: float = 600) -> Iterator[None]:
         where = Path(tempfile.gettempdir()) / f"pinsync-{key}.lock"
     lock = FileLock(where)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"waiting for another pinsync run on {root} ...", flush=True)
         try:
-            lock.acquire(timeout=timeout)
+            lock.acquire(timeout=0)
         except Timeout:
-            raise PinsyncError(f"another pinsync run still holds {lock.lock_file}") from None
+            print(f"waiting for another pinsync run on {root} ...", flush=True)
+            lock.acquire(timeout=timeout)
+    except Timeout:
+        raise PinsyncError(f"another pinsync run still holds {lock.lock_file}") from None
+    except OSError as exc:
+        # A read-only checkout or a full disk: nothing could be written anyway.
+        raise PinsyncError(
+            f"cannot take the run lock {where} ({exc.strerror}); no file was changed"
+        ) from None
     try:
         yield
     finally:
