@@ -496,9 +496,13 @@ def test_bump_that_cannot_apply_is_refused(
 
 def test_failure_in_the_last_lock_leaves_every_file_as_it_was(locked_incident: Repo) -> None:
     repo = locked_incident
-    # Only requirements-all.txt, compiled last, cannot resolve.
+    # Only requirements-all.txt, compiled last, cannot resolve. (Unaligned: aligned, the
+    # three are resolved together first, and nothing is compiled one by one.)
     repo.write(
-        {"requirements-all.in": "-r requirements.in\n-r requirements-mlflow.in\nrequests==99\n"}
+        {
+            "requirements-all.in": "-r requirements.in\n-r requirements-mlflow.in\nrequests==99\n",
+            "pyproject.toml": PIP_TOOLS_TABLE + "[tool.pinsync]\nalign = false\n",
+        }
     )
     before = repo.snapshot()
     proc = repo.pinsync("bump", "mlflow", "3.5.0", check=False)

@@ -516,7 +516,7 @@ def test_co_installed_conflict(
     assert checked.messages == [
         "urllib3: this image installs requirements/dev.txt (urllib3==1.26.18, line "
         f"{earlier}) and requirements/prod.txt (urllib3==2.0.3); 1.26.18 → 2.0.3: pip "
-        "refuses them in one command, or the later install silently wins. Align the locks"
+        "refuses them in one command, or the later install silently wins. Run `nox -s lock` to align them"
     ]
 
 

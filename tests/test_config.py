@@ -13,7 +13,7 @@ from pinsync.repo import pip_tools_options
 
 P = PurePosixPath
 KNOWN_KEYS = (
-    "compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
+    "align, compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
     "layers-disagree, outputs, pin-sites, pip-wrappers, python, site-scopes, skip-sites"
 )
 
@@ -71,6 +71,18 @@ KNOWN_KEYS = (
             id="empty-compile-args-kept-distinct-from-unset",
         ),
         pytest.param(
+            {"align": False},
+            None,
+            Config(align=None, outputs={}),
+            id="align-off",
+        ),
+        pytest.param(
+            {"align": [["requirements/dev.txt", "./requirements/common.txt"]]},
+            None,
+            Config(align=((P("requirements/dev.txt"), P("requirements/common.txt")),), outputs={}),
+            id="align-groups-normalised",
+        ),
+        pytest.param(
             {"python": "3.10", "layers-disagree": "warning"},
             None,
             Config(python="3.10", outputs={}),
@@ -125,6 +137,18 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
             {"compile_args": ["--x"]},
             f"[tool.pinsync]: unknown key 'compile_args' (known: {KNOWN_KEYS})",
             id="underscore-spelling-is-unknown",
+        ),
+        pytest.param(
+            {"align": True},
+            "[tool.pinsync] align must be false or a list of lists of lock paths, "
+            'e.g. [["requirements/dev.txt", "requirements/common.txt"]]',
+            id="align-true",
+        ),
+        pytest.param(
+            {"align": ["a.txt", "b.txt"]},
+            "[tool.pinsync] align must be false or a list of lists of lock paths, "
+            'e.g. [["requirements/dev.txt", "requirements/common.txt"]]',
+            id="align-flat-list",
         ),
         pytest.param(
             {"python": "3"},

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Repo
+from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.compiler import CURRENT, find_python, find_uv, sealed_env
 from pinsync.errors import InterpreterNotFound
 
@@ -320,6 +320,8 @@ def test_sample_in_files_are_not_errors(make_repo: MakeRepo) -> None:
 CO_INSTALL = {
     "dev.in": "urllib3==2.0.3\n",
     "common.in": "urllib3==1.26.18\n",
+    # Pins that cannot agree: only a team that turned alignment off can lock them.
+    "pyproject.toml": PIP_TOOLS_TABLE + "[tool.pinsync]\nalign = false\n",
 }
 
 

@@ -10,6 +10,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .align import alignment_groups, widen
 from .compiler import find_python, run_compile
 from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
@@ -237,14 +238,15 @@ def run_bump(
     ):
         # Already there: touch nothing (a uv.lock behind is still worth saying).
         return BumpResult(canonical, new, (), (), (), tuple(regenerate))
-    selected = repo.graph.dependents(holding)
+    groups = alignment_groups(repo)
+    selected = widen(repo.graph, holding, groups)
 
     with Stage(repo.root, selected | texts.keys()) as stage:
         for path, text in texts.items():
             stage.write(path, text)
         request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",), jobs=jobs)
         try:
-            outcomes = compile_targets(stage, repo, frozenset(selected), request, progress)
+            outcomes = compile_targets(stage, repo, selected, request, progress, groups)
         except CompileError as exc:
             template = repo.graph.targets[min(selected)]
             reason = _missing_version(stage, template, canonical, new) or str(exc)

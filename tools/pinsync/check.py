@@ -17,10 +17,12 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .align import AlignGroup, alignment_groups, widen
 from .compiler import CURRENT, toolchain
 from .discovery import matches, site_kind, within
-from .errors import InterpreterNotFound, PinsyncError
+from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
+from .images import InstalledLock, declared_contexts, installed_locks
 from .lockfile import (
     UNSAFE,
     LockFile,
@@ -268,63 +270,6 @@ def check_stamp(
 # --- Dockerfiles ----------------------------------------------------------------
 
 
-def match_install(path: str, candidates: Iterable[PurePosixPath]) -> PurePosixPath | None:
-    """The lock a Dockerfile path names: the longest path-suffix match, if unique.
-
-    Paths in Dockerfiles are relative to a build context, or absolute inside the
-    image, so only their trailing components can be compared with the repository.
-    """
-    parts = [p for p in PurePosixPath(path).parts if p not in ("/", ".")]
-    best: list[PurePosixPath] = []
-    best_len = 0
-    for cand in candidates:
-        n = 0
-        for a, b in zip(reversed(parts), reversed(cand.parts), strict=False):
-            if a != b:
-                break
-            n += 1
-        if n == 0:
-            continue
-        if n > best_len:
-            best, best_len = [cand], n
-        elif n == best_len:
-            best.append(cand)
-    return best[0] if len(best) == 1 else None
-
-
-@dataclass(frozen=True)
-class InstalledLock:
-    install: RequirementInstall
-    lock: PurePosixPath
-
-
-def installed_locks(
-    df: Dockerfile,
-    stage: int,
-    candidates: Sequence[PurePosixPath],
-    resolved: Mapping[RequirementInstall, PurePosixPath] | None = None,
-) -> list[InstalledLock]:
-    """The locks a stage installs, with what it inherits through FROM, in install order.
-
-    A path a COPY explains is that file; only where none does (a bind mount, a file
-    fetched at build time) is the path matched by its trailing components.
-    """
-    known = set(candidates)
-    out = []
-    for index in reversed(df.lineage(stage)):
-        for inst in df.installs:
-            if inst.stage == index and inst.kind in ("-r", "sync"):
-                if resolved is not None and inst in resolved:
-                    match: PurePosixPath | None = resolved[inst]
-                    if match not in known:
-                        continue
-                else:
-                    match = match_install(inst.path, candidates)
-                if match is not None:
-                    out.append(InstalledLock(inst, match))
-    return out
-
-
 def check_dockerfile(
     df: Dockerfile,
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
@@ -402,7 +347,7 @@ def check_dockerfile(
                     f"{name}: this image installs {earlier.lock} ({name}=={old}, line "
                     f"{earlier.install.line}) and {item.lock} ({name}=={version}); "
                     f"{old} → {version}: pip refuses them in one command, or the later "
-                    "install silently wins. Align the locks",
+                    f"install silently wins. Run `{FIX_LOCK}` to align them",
                 )
 
 
@@ -587,15 +532,22 @@ def compare_locks(path: PurePosixPath, old: LockFile, new: LockFile) -> Iterator
         )
 
 
-def reresolve(repo: Repo, targets: Sequence[Target]) -> list[Finding]:
-    """Compile `targets` into a stage and compare with the repository's locks."""
+def reresolve(
+    repo: Repo, targets: Sequence[Target], groups: tuple[AlignGroup, ...] = ()
+) -> list[Finding]:
+    """Compile `targets` into a stage (with their groups, as `lock` would) and compare
+    with the repository's locks."""
     findings: list[Finding] = []
-    selected = frozenset(t.output for t in targets)
+    selected = widen(repo.graph, (t.output for t in targets), groups)
     from .recompile import LockRequest, compile_targets
     from .stage import Stage
 
     with Stage(repo.root, selected) as stage:
-        compile_targets(stage, repo, selected, LockRequest(force=True), lambda _: None)
+        request = LockRequest(force=True)
+        outcomes = compile_targets(stage, repo, selected, request, lambda _: None, groups)
+        for outcome in outcomes:
+            if outcome.status == "failed":  # a group whose sources cannot agree
+                raise CompileError(f"{outcome.output}: {outcome.error}")
         for target in targets:
             old = repo.locks[target.output]
             fresh = stage.read(target.output) or ""
@@ -654,20 +606,6 @@ def _why_not_reresolved(target: Target, options: CheckOptions) -> tuple[Kind, st
     return None
 
 
-def declared_contexts(repo: Repo) -> dict[PurePosixPath, PurePosixPath]:
-    """Build contexts by Dockerfile: compose files' `build:`, overridden by the config."""
-    from .buildcontext import compose_builds
-    from .discovery import is_compose_file
-
-    out: dict[PurePosixPath, PurePosixPath] = {}
-    for path in repo.files:
-        if is_compose_file(path):
-            for build in compose_builds(path, repo.read(path)):
-                out.setdefault(build.dockerfile, build.context)
-    out.update(repo.config.docker_contexts)
-    return out
-
-
 def _check_images(
     repo: Repo,
     images: Sequence[Dockerfile],
@@ -703,6 +641,8 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         for path, why in repo.unmanaged
     ]
     to_resolve: list[Target] = []
+    images = repo.dockerfiles()
+    groups = alignment_groups(repo, images)
     for target in repo.graph.order():
         out = target.output.as_posix()
         lock = repo.locks.get(target.output)
@@ -749,7 +689,6 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             severity: Severity = "warning" if why_not[0] == "wrong-python" else "info"
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
-    images = repo.dockerfiles()
     if images:
         findings.extend(_check_images(repo, images, lock_pins))
     # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
@@ -760,5 +699,5 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
-        findings.extend(reresolve(repo, to_resolve))
+        findings.extend(reresolve(repo, to_resolve, groups))
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.package or "", f.kind, f.message))

@@ -108,6 +108,11 @@ def _print_outcome(outcome: Outcome) -> None:
     }[outcome.status]
     timing = f"  {outcome.seconds:.1f}s" if outcome.seconds else ""
     print(f"{outcome.output.as_posix():<40} {detail}{timing}", flush=True)
+    if outcome.aligned_with and outcome.status == "updated":
+        # What moved in a lock of a group is what aligning it took: say each, old → new.
+        others = ", ".join(p.as_posix() for p in outcome.aligned_with)
+        for name, old, new in outcome.moved:
+            print(f"    {name} {old or '-'} → {new or '-'}  (aligned with {others})", flush=True)
 
 
 def cmd_lock(args: argparse.Namespace) -> int:

@@ -53,6 +53,9 @@ class Config:
     site_scopes: tuple[tuple[str, PurePosixPath], ...] = ()
     # Dockerfile -> its build context, both relative to the root; beats compose files.
     docker_contexts: Mapping[PurePosixPath, PurePosixPath] = field(default_factory=dict)
+    # Groups of locks to resolve jointly, beyond the ones found (`align = false`: None,
+    # no grouping at all).
+    align: tuple[tuple[PurePosixPath, ...], ...] | None = ()
 
 
 _KEYS = {
@@ -71,6 +74,7 @@ _KEYS = {
     "skip-sites",
     "site-scopes",
     "compile-timeout",
+    "align",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -138,6 +142,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
     if not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("[tool.pinsync] site-scopes must map file globs to directories")
     return Config(
+        align=_align(table.get("align", [])),
         compile_timeout=float(timeout),
         site_scopes=tuple((k, PurePosixPath(posixpath.normpath(v))) for k, v in scopes.items()),
         docker_contexts={
@@ -158,6 +163,19 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         pip_wrappers=_strings(table, "pip-wrappers", "[tool.pinsync]") or (),
         skip_sites=_skip_sites(table),
     )
+
+
+def _align(value: object) -> tuple[tuple[PurePosixPath, ...], ...] | None:
+    if value is False:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(g, list) and all(isinstance(p, str) for p in g) for g in value
+    ):
+        raise ConfigError(
+            "[tool.pinsync] align must be false or a list of lists of lock paths, "
+            'e.g. [["requirements/dev.txt", "requirements/common.txt"]]'
+        )
+    return tuple(tuple(PurePosixPath(posixpath.normpath(p)) for p in group) for group in value)
 
 
 def _skip_sites(table: dict[str, Any]) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .align import alignment_groups, widen
 from .errors import PinsyncError
 from .recompile import LockRequest, Outcome, Progress, compile_targets
 from .repo import Repo
@@ -47,9 +48,10 @@ def select(repo: Repo, files: Sequence[str], cwd: Path) -> frozenset[PurePosixPa
 
 def run_lock(repo: Repo, request: LockRequest, cwd: Path, progress: Progress) -> LockResult:
     start = time.perf_counter()
-    selected = select(repo, request.files, cwd)
+    groups = alignment_groups(repo)
+    selected = widen(repo.graph, select(repo, request.files, cwd), groups)
     with Stage(repo.root, selected) as stage:
-        outcomes = compile_targets(stage, repo, selected, request, progress)
+        outcomes = compile_targets(stage, repo, selected, request, progress, groups)
         changes = stage.changes()
         if not request.dry_run:
             commit(repo.root, changes)

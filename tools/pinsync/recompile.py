@@ -7,19 +7,29 @@ the stage it is given, never into the repository.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Literal, NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .align import (
+    AlignGroup,
+    by_output,
+    disagreeing_requests,
+    joint_source,
+    joint_target,
+    seed,
+    seed_text,
+)
 from .compiler import find_python, find_uv, run_compile, stop_compiles, toolchain
-from .errors import InterpreterNotFound, PinsyncError
+from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
 from .lockfile import (
+    PinChange,
     inputs_digest,
     parse_lockfile,
     pin_changes,
@@ -54,6 +64,8 @@ class Outcome:
     pins_changed: int
     seconds: float
     error: str | None = None  # why a "failed" or "skipped" output was not compiled
+    moved: tuple[PinChange, ...] = ()  # of an updated lock: name, old, new
+    aligned_with: tuple[PurePosixPath, ...] = ()  # the rest of its alignment group
 
 
 Progress = Callable[[Outcome], None]
@@ -97,34 +109,149 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
     return out
 
 
+def _digest(stage: Stage, repo: Repo, target: Target) -> str:
+    return inputs_digest(
+        target, _closure(stage, repo, target), repo.config.pip_tools, *toolchain(target.tool)
+    )
+
+
+def _is_fresh(
+    stage: Stage,
+    repo: Repo,
+    target: Target,
+    request: LockRequest,
+    upgrades: frozenset[NormalizedName],
+) -> bool:
+    """The lock's stamp vouches for it and nothing asked for a recompile anyway."""
+    existing = stage.read(target.output)
+    if existing is None or request.force or request.upgrade:
+        return False
+    old_lock = parse_lockfile(target.output, existing)
+    if upgrades & old_lock.pins().keys():
+        return False
+    return stamp_state(old_lock, lambda: _digest(stage, repo, target)) == "fresh"
+
+
+JointPins = dict[NormalizedName, str]
+
+
+def resolve_group(
+    stage: Stage,
+    repo: Repo,
+    group: AlignGroup,
+    selected: frozenset[PurePosixPath],
+    request: LockRequest,
+    upgrades: frozenset[NormalizedName],
+) -> JointPins | None:
+    """The joint pins of `group`, or None when every lock of it is fresh.
+
+    A lock's stamp covers its own sources only: a change elsewhere in the group
+    shows up here, as a joint pin that the lock does not have.
+    """
+    members = [repo.graph.targets[o] for o in group.outputs if o in selected]
+    if all(_is_fresh(stage, repo, t, request, upgrades) for t in members):
+        return None
+    joint = joint_target(group, repo.graph)
+    stage.write_scratch(joint.inputs[0], joint_source(group, repo.graph))
+    current = []
+    for out in group.outputs:
+        text = stage.read(out)
+        if text is not None:
+            current.append(parse_lockfile(out, text).pins())
+    # The members' pins, as existing pins of the joint lock: what agrees stays put.
+    stage.write_scratch(joint.output, seed_text(seed(current)))
+    try:
+        run_compile(
+            stage.path,
+            joint,
+            find_python(joint.python),
+            upgrade=request.upgrade,
+            upgrade_packages=request.upgrade_packages,
+            timeout=repo.config.compile_timeout,
+        )
+    except CompileError as exc:
+        _explain_joint_failure(stage, repo, group, members, request, exc)
+    pins = parse_lockfile(joint.output, stage.read(joint.output) or "").pins()
+    return {name: e.pinned_version for name, e in pins.items() if e.pinned_version is not None}
+
+
+def _explain_joint_failure(
+    stage: Stage,
+    repo: Repo,
+    group: AlignGroup,
+    members: Sequence[Target],
+    request: LockRequest,
+    exc: CompileError,
+) -> NoReturn:
+    """Raise what is wrong: a lock that fails on its own says so in its own words (a
+    missing version, a bad line); only when each resolves alone is it their disagreement."""
+    for target in members:
+        existing = stage.read(target.output)
+        try:
+            run_compile(
+                stage.path,
+                target,
+                find_python(target.python),
+                upgrade=request.upgrade,
+                upgrade_packages=request.upgrade_packages,
+                timeout=repo.config.compile_timeout,
+            )
+        finally:
+            if existing is None:
+                (stage.path / target.output).unlink(missing_ok=True)
+            else:
+                stage.write(target.output, existing)
+    why = str(exc).split(": ", 1)[-1].rstrip(".")
+    asked = disagreeing_requests(group, repo.graph, repo.sources, why)
+    detail = f"; the requirements that cannot agree: {', '.join(asked)}" if asked else ""
+    raise CompileError(f"cannot align {group.describe()}: {why}{detail}") from None
+
+
 def compile_one(
     stage: Stage,
     repo: Repo,
     target: Target,
     request: LockRequest,
     upgrades: frozenset[NormalizedName],
+    group: AlignGroup | None = None,
+    joint: JointPins | None = None,
 ) -> Outcome:
+    """Compile one lock; in a group whose joint pins are `joint`, starting from them."""
     existing = stage.read(target.output)
-    digest = inputs_digest(
-        target, _closure(stage, repo, target), repo.config.pip_tools, *toolchain(target.tool)
-    )
+    digest = _digest(stage, repo, target)
     old_lock = parse_lockfile(target.output, existing) if existing is not None else None
     stamp = old_lock.stamp if old_lock is not None else None
-    touches_upgrade = old_lock is not None and bool(upgrades & old_lock.pins().keys())
-    if (
-        old_lock is not None
-        and not (request.force or request.upgrade or touches_upgrade)
-        and stamp_state(old_lock, lambda: digest) == "fresh"
+    others = tuple(o for o in group.outputs if o != target.output) if group else ()
+    old_pins = old_lock.pins() if old_lock is not None else {}
+    if _is_fresh(stage, repo, target, request, upgrades) and all(
+        e.pinned_version is None or (joint or {}).get(n, e.pinned_version) == e.pinned_version
+        for n, e in old_pins.items()
     ):
         return Outcome(target.output, "fresh", 0, 0.0)
-    run = run_compile(
-        stage.path,
-        target,
-        find_python(target.python),
-        upgrade=request.upgrade,
-        upgrade_packages=request.upgrade_packages,
-        timeout=repo.config.compile_timeout,
-    )
+    upgrade, upgrade_packages = request.upgrade, request.upgrade_packages
+    if joint is not None:
+        # The joint pins as this lock's existing pins: pip-compile keeps each one, since
+        # the joint result satisfies this lock's sources; the joint compile already
+        # applied --upgrade, which would now discard them.
+        kept = {n: e.pinned_version for n, e in old_pins.items() if e.pinned_version}
+        stage.write(target.output, seed_text({**kept, **joint}))
+        upgrade, upgrade_packages = False, ()
+    try:
+        run = run_compile(
+            stage.path,
+            target,
+            find_python(target.python),
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            timeout=repo.config.compile_timeout,
+        )
+    except BaseException:
+        if joint is not None:  # no seed may pass for this lock
+            if existing is None:
+                (stage.path / target.output).unlink(missing_ok=True)
+            else:
+                stage.write(target.output, existing)
+        raise
     new = strip_omitted(target.output, stage.read(target.output) or "", target.omit)
     if existing is not None and strip_stamp(existing) == new:
         if stamp is None and not request.restamp:
@@ -132,12 +259,11 @@ def compile_one(
             stage.write(target.output, existing)
         else:
             stage.write(target.output, with_stamp(new, digest))
-        return Outcome(target.output, "unchanged", 0, run.seconds)
+        return Outcome(target.output, "unchanged", 0, run.seconds, aligned_with=others)
     stage.write(target.output, with_stamp(new, digest))
     status: Status = "created" if existing is None else "updated"
-    old_pins = old_lock.pins() if old_lock is not None else {}
     moved = pin_changes(old_pins, parse_lockfile(target.output, new).pins())
-    return Outcome(target.output, status, len(moved), run.seconds)
+    return Outcome(target.output, status, len(moved), run.seconds, None, moved, others)
 
 
 def compile_targets(
@@ -146,9 +272,25 @@ def compile_targets(
     selected: frozenset[PurePosixPath],
     request: LockRequest,
     progress: Progress,
+    groups: tuple[AlignGroup, ...] = (),
 ) -> tuple[Outcome, ...]:
-    """Compile `selected` in graph order, independent ones in parallel; report in order."""
+    """Compile `selected` in graph order, independent ones in parallel; report in order.
+
+    The locks of each alignment group in `groups` (see align.widen for the selection)
+    are compiled from the group's joint resolution, which the first of them runs.
+    """
     upgrades = upgrade_names(request.upgrade_packages)  # a bad argument fails before anything
+    group_of = by_output(groups)
+    joints: dict[str, JointPins | None] = {}
+
+    def task(target: Target) -> Outcome:
+        group = group_of.get(target.output)
+        if group is None:
+            return compile_one(stage, repo, target, request, upgrades)
+        if group.key not in joints:  # the first selected member; the rest wait for it
+            joints[group.key] = resolve_group(stage, repo, group, selected, request, upgrades)
+        return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
+
     order = [t for t in repo.graph.order() if t.output in selected]
     results: dict[PurePosixPath, Outcome] = {}
     for target in order:
@@ -170,6 +312,11 @@ def compile_targets(
         for t in order
         if t.output not in results
     }
+    for group in groups:
+        # The rest of a group waits for the first, whose task resolves the group.
+        members = [o for o in group.outputs if o in waiting]
+        for out in members[1:]:
+            waiting[out].add(members[0])
     printed = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running: dict[Future[Outcome], PurePosixPath] = {}
@@ -179,7 +326,7 @@ def compile_targets(
                     deps = waiting.get(target.output)
                     if deps is not None and deps <= results.keys():
                         del waiting[target.output]
-                        future = pool.submit(compile_one, stage, repo, target, request, upgrades)
+                        future = pool.submit(task, target)
                         running[future] = target.output
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:

@@ -94,6 +94,23 @@ class Stage:
         with open(self.path / rel, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
 
+    def write_scratch(self, rel: PurePosixPath, text: str) -> None:
+        """A file that lives only in the stage (a group's joint source): never committed.
+
+        Its directory must be one the stage made itself, so that the write cannot pass
+        through a link into the repository.
+        """
+        if rel in self.writable or not any(
+            rel.parent == w.parent or rel.parent in w.parents for w in self.writable
+        ):
+            raise PinsyncError(f"internal: {rel} is not a scratch path of this stage")
+        path = self.path / rel
+        if os.path.lexists(path):
+            os.unlink(path)  # a link to the repository's file of that name, not the file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with open(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
     def changes(self) -> tuple[Change, ...]:
         out = []
         for rel in sorted(self.writable):
