@@ -450,6 +450,44 @@ def run_variant(
         )
     )
 
+    # 1b. the same lock, its layers aligned (the default), vs alignment turned off: what
+    # the joint resolution of each group costs on a layered repository.
+    def unaligned() -> Path:
+        root = bench.copy(template.root)
+        with (root / "pyproject.toml").open("a") as fh:
+            fh.write("[tool.pinsync]\nalign = false\n")
+        return root
+
+    aligned_roots: list[Path] = []
+
+    def aligned() -> Run:
+        aligned_roots.append(bench.copy(template.root))
+        return bench.pinsync(aligned_roots[-1], "lock")
+
+    ours, theirs = bench.interleaved(
+        ("pinsync lock (aligned)", aligned),
+        ("pinsync lock, align = false", lambda: bench.pinsync(unaligned(), "lock")),
+    )
+    report = json.loads(
+        bench.pinsync(aligned_roots[-1], "check", "--offline", "--format", "json").output
+    )
+    disagree = [
+        f for f in report["findings"] if f["kind"] in ("layers-disagree", "co-installed-conflict")
+    ]
+    if disagree:
+        raise BenchFailure(f"the aligned lock left layers that disagree: {disagree[0]['message']}")
+    rows.append(
+        Row(
+            variant,
+            "aligned lock of the layered tree vs align = false",
+            ours,
+            theirs,
+            "within",
+            1.5,
+            ("no layers-disagree after the aligned lock",),
+        )
+    )
+
     # 2. one leaf .in changed: incremental lock vs a full relock.
     extra = _new_requirement(locked / _txt(syn.leaf), package_names(shape.packages))
 
