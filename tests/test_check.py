@@ -17,10 +17,11 @@ import pytest
 
 from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, TOOLS, Repo
 from pinsync.compiler import CURRENT
+from pinsync.report import FixCommands
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 FINDING_KEYS = {"file", "line", "package", "kind", "severity", "message"}
-FIX = "run `nox -s lock`"
+FIX = "run `python -m pinsync lock`"
 OTHER_PYTHON = "3.99"  # a Python no machine has, so never found on PATH, in pyenv or uv
 
 
@@ -111,7 +112,7 @@ INCIDENT_DRIFT = [
     Row("requirements.txt", 15, "mlflow", "stale-lock", "error"),
     Row("requirements.txt", 17, "numpy", "out-of-date", "error"),
 ]
-BUMP_HINT = "to match, or `nox -s bump -- mlflow VERSION` to move both"
+BUMP_HINT = "to match, or `python -m pinsync bump mlflow VERSION` to move both"
 INCIDENT_MESSAGES = [
     # Dockerfile.mlflow installs no lock, so it is held against every lock pinning mlflow;
     # requirements-mlflow.txt agrees with it and is not named.
@@ -312,7 +313,7 @@ UNSTAMPED = {
         [Row("requirements.txt", 1, None, "unverified", "info")],
         0,
         "requirements.txt has no pinsync stamp, so --offline cannot tell whether it is what "
-        "`nox -s lock` would write; run without --offline, or `nox -s lock -- --force` to stamp it",
+        "`python -m pinsync lock` would write; run without --offline, or `python -m pinsync lock --force` to stamp it",
     ),
     # A stale pin as well: had the lock been re-resolved, it would be out-of-date.
     "other-python-is-not-re-resolved": (
@@ -408,13 +409,13 @@ DOCKERFILE_PINS = {
         "FROM python:3.11-slim\nRUN pip install --no-cache-dir mlflow==3.4.0 gunicorn\n",
         [Row("Dockerfile", 2, "mlflow", "dockerfile-pin", "error")],
         "mlflow: Dockerfile:2 installs 3.4.0 but requirements.txt pins 2.9.0 (3.4.0 → 2.9.0 to "
-        "match, or `nox -s bump -- mlflow VERSION` to move both)",
+        "match, or `python -m pinsync bump mlflow VERSION` to move both)",
     ),
     "arg-variable": (
         'FROM python:3.11-slim\nARG MLFLOW_VERSION=2.0\nRUN pip install "mlflow==${MLFLOW_VERSION}"\n',
         [Row("Dockerfile", 3, "mlflow", "dockerfile-pin", "error")],  # the RUN, not the ARG
         "mlflow: Dockerfile:3 installs 2.0 but requirements.txt pins 2.9.0 (2.0 → 2.9.0 to "
-        "match, or `nox -s bump -- mlflow VERSION` to move both)",
+        "match, or `python -m pinsync bump mlflow VERSION` to move both)",
     ),
     "third-line-of-a-continued-run": (
         "FROM python:3.11-slim\n"
@@ -424,7 +425,7 @@ DOCKERFILE_PINS = {
         "    && pip check\n",
         [Row("Dockerfile", 4, "mlflow", "dockerfile-pin", "error")],
         "mlflow: Dockerfile:4 installs 3.4.0 but requirements.txt pins 2.9.0 (3.4.0 → 2.9.0 to "
-        "match, or `nox -s bump -- mlflow VERSION` to move both)",
+        "match, or `python -m pinsync bump mlflow VERSION` to move both)",
     ),
     "same-version": (
         "FROM python:3.11-slim\nRUN pip install mlflow==2.9.0\n",
@@ -516,7 +517,7 @@ def test_co_installed_conflict(
     assert checked.messages == [
         "urllib3: this image installs requirements/dev.txt (urllib3==1.26.18, line "
         f"{earlier}) and requirements/prod.txt (urllib3==2.0.3); 1.26.18 → 2.0.3: pip "
-        "refuses them in one command, or the later install silently wins. Run `nox -s lock` to align them"
+        "refuses them in one command, or the later install silently wins. Run `python -m pinsync lock` to align them"
     ]
 
 
@@ -580,11 +581,11 @@ def test_layers_disagree(
 
 PIN_MESSAGE = (
     "mlflow: Dockerfile.mlflow:2 installs 3.4.0 but requirements.txt pins 2.9.0 (3.4.0 → 2.9.0 "
-    "to match, or `nox -s bump -- mlflow VERSION` to move both)"
+    "to match, or `python -m pinsync bump mlflow VERSION` to move both)"
 )
 UNVERIFIED_MESSAGE = (
     "requirements.txt has no pinsync stamp, so --offline cannot tell whether it is what "
-    "`nox -s lock` would write; run without --offline, or `nox -s lock -- --force` to stamp it"
+    "`python -m pinsync lock` would write; run without --offline, or `python -m pinsync lock --force` to stamp it"
 )
 TEXT_REPORT = (
     "Dockerfile.mlflow\n"
@@ -592,7 +593,7 @@ TEXT_REPORT = (
     "requirements.txt\n"
     f"  requirements.txt:1: info [unverified] {UNVERIFIED_MESSAGE}\n"
     "1 error, 0 warnings, 1 note.\n"
-    "Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION\n"
+    "Fix: python -m pinsync lock   (pins elsewhere: python -m pinsync bump NAME VERSION)\n"
 )
 GITHUB_REPORT = (
     f"::error file=Dockerfile.mlflow,line=2,title=pinsync dockerfile-pin::{PIN_MESSAGE}\n"
@@ -803,3 +804,62 @@ def test_python_full_version_marker_in_sync(make_repo: MakeRepo) -> None:
     assert f'gunicorn==21.2.0 ; python_full_version >= "{micro}"\n' in repo.read("requirements.txt")
     checked = check_json(repo)
     assert (checked.code, checked.rows) == (0, [])
+
+
+# --- hints the user can paste ----------------------------------------------------------------
+
+# (--root as typed, run through nox?, the lock hint, the bump hint)
+HINTS = [
+    pytest.param(None, True, "nox -s lock", "nox -s bump --", id="nox-default-root"),
+    pytest.param(
+        "../svc", True, "nox -s lock -- --root ../svc", "nox -s bump -- --root ../svc", id="nox"
+    ),
+    pytest.param(
+        "my svc",
+        True,
+        "nox -s lock -- --root 'my svc'",
+        "nox -s bump -- --root 'my svc'",
+        id="nox-quoted",
+    ),
+    pytest.param(None, False, "python -m pinsync lock", "python -m pinsync bump", id="cli"),
+    pytest.param(
+        "svc",
+        False,
+        "python -m pinsync lock --root svc",
+        "python -m pinsync bump --root svc",
+        id="cli-root",
+    ),
+]
+
+
+@pytest.mark.parametrize(("root", "via_nox", "lock", "bump"), HINTS)
+def test_hints_carry_the_session_and_the_root_as_typed(
+    root: str | None, via_nox: bool, lock: str, bump: str
+) -> None:
+    fix = FixCommands.for_invocation(root, via_nox)
+    assert (fix.lock, fix.bump) == (lock, bump)
+    assert fix.lock_force.startswith(lock) and fix.lock_force.endswith(" --force")
+    assert fix.respell("run `nox -s lock`; or `nox -s lock -- --force`; `nox -s bump -- x 1`") == (
+        f"run `{lock}`; or `{fix.lock_force}`; `{bump} x 1`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({}, "`python -m pinsync lock --root repo`", id="cli"),
+        pytest.param(
+            {"PINSYNC_DEFAULT_ROOT": "/elsewhere"}, "`nox -s lock -- --root repo`", id="via-nox"
+        ),
+    ],
+)
+def test_a_check_of_another_directory_hints_at_that_directory(
+    make_repo: MakeRepo, env: dict[str, str], expected: str
+) -> None:
+    repo = make_repo({"requirements.in": "flask\n"})
+    proc = repo.pinsync(
+        "check", "--offline", "--root", "repo", cwd=repo.path.parent, env=env, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert expected in proc.stdout, proc.stdout
+    assert "`nox -s lock`" not in proc.stdout and "`python -m pinsync lock`" not in proc.stdout

@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ from .lockfile import (
     via_annotations,
 )
 from .repo import Repo
-from .report import Finding, Kind, Severity
+from .report import Finding, FixCommands, Kind, Severity
 from .reqfile import Entry, ReqFile, parse_requirements
 
 if TYPE_CHECKING:
@@ -42,13 +42,15 @@ if TYPE_CHECKING:
     from .dockerfile import Dockerfile, RequirementInstall
     from .sites import SitePin
 
-FIX_LOCK = "nox -s lock"
+FIX = FixCommands()  # the defaults; run_check respells them as CheckOptions.fix says
+FIX_LOCK = FIX.lock
 
 
 @dataclass(frozen=True)
 class CheckOptions:
     offline: bool = False
     full: bool = False
+    fix: FixCommands = FIX
 
 
 # --- what the sources ask for -------------------------------------------------
@@ -302,7 +304,7 @@ def check_dockerfile(
                 "error",
                 f"{pin.name}: {file}:{pin.line} installs {pin.version} but {lock_path} pins "
                 f"{locked.pinned_version} ({pin.version} → {locked.pinned_version} to match, or "
-                f"`nox -s bump -- {pin.name} VERSION` to move both)",
+                f"`{FIX.bump} {pin.name} VERSION` to move both)",
             )
     reported: set[tuple[NormalizedName, str, str]] = set()
     for stage in df.stages:
@@ -436,7 +438,7 @@ def check_sites(
             "error",
             f"{pin.name}: {file}:{pin.line} ({where}) pins {pin.version} but {nearest}:{line} "
             f"pins {version}{also} ({pin.version} → {version} to match, or "
-            f"`nox -s bump -- {pin.name} VERSION` to move both)",
+            f"`{FIX.bump} {pin.name} VERSION` to move both)",
         )
 
 
@@ -580,7 +582,7 @@ def _why_not_reresolved(target: Target, options: CheckOptions) -> tuple[Kind, st
         return (
             "unverified",
             f"{out} has no pinsync stamp, so --offline cannot tell whether it is what "
-            f"`{FIX_LOCK}` would write; run without --offline, or `{FIX_LOCK} -- --force` to "
+            f"`{FIX_LOCK}` would write; run without --offline, or `{FIX.lock_force}` to "
             "stamp it",
         )
     if target.inferred is not None:
@@ -700,4 +702,6 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve, groups))
+    if options.fix != FIX:
+        findings = [replace(f, message=options.fix.respell(f.message)) for f in findings]
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.package or "", f.kind, f.message))

@@ -180,16 +180,19 @@ def check_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import CheckOptions, run_check
-    from .report import render_github, render_json, render_text
+    from .report import FixCommands, render_github, render_json, render_text
 
     repo = load_repo(_root(args.root))
-    findings = run_check(repo, CheckOptions(offline=args.offline, full=args.full))
+    fix = FixCommands.for_invocation(args.root, via_nox=ENV_DEFAULT_ROOT in os.environ)
+    findings = run_check(repo, CheckOptions(offline=args.offline, full=args.full, fix=fix))
     if args.format == "json":
         out = render_json(findings) + "\n"
     elif args.format == "github":
-        out = render_github(findings) + render_text(findings, color=False)
+        out = render_github(findings) + render_text(findings, color=False, fix=fix)
     else:
-        out = render_text(findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+        out = render_text(
+            findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, fix=fix
+        )
     sys.stdout.write(redact(out))
     return 1 if any(f.severity == "error" for f in findings) else 0
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import re
+import shlex
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # at run time the offline check must not pay for the stage's imports
@@ -41,6 +45,38 @@ class Finding:
     kind: Kind
     severity: Severity
     message: str
+
+
+@dataclass(frozen=True)
+class FixCommands:
+    """The commands a hint tells the user to run, spelled so that they can be pasted
+    where the user ran pinsync: the nox session, or the plain CLI, with their --root."""
+
+    lock: str = "nox -s lock"
+    lock_force: str = "nox -s lock -- --force"
+    bump: str = "nox -s bump --"  # followed by NAME VERSION
+
+    @classmethod
+    def for_invocation(cls, root: str | None, via_nox: bool) -> FixCommands:
+        where = f" --root {shlex.quote(root)}" if root else ""
+        if via_nox:
+            lock = f"nox -s lock -- --root {shlex.quote(root)}" if root else "nox -s lock"
+            return cls(lock, f"nox -s lock --{where} --force", f"nox -s bump --{where}")
+        # The console script where that is what ran, else the module (`python -m`).
+        cli = "pinsync" if Path(sys.argv[0]).name == "pinsync" else "python -m pinsync"
+        return cls(f"{cli} lock{where}", f"{cli} lock{where} --force", f"{cli} bump{where}")
+
+    def respell(self, message: str) -> str:
+        """`message`, its quoted default commands replaced by these."""
+        default = FixCommands()
+        spelled = {
+            f"`{default.lock_force}": f"`{self.lock_force}",
+            f"`{default.lock}": f"`{self.lock}",
+            f"`{default.bump}": f"`{self.bump}",
+        }
+        # One pass, longest first: a respelled command must not be respelled again.
+        pattern = "|".join(re.escape(k) for k in sorted(spelled, key=len, reverse=True))
+        return re.sub(pattern, lambda m: spelled[m.group(0)], message)
 
 
 def unified_diff(change: Change) -> str:
@@ -100,7 +136,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def render_text(findings: Sequence[Finding], color: bool) -> str:
+def render_text(findings: Sequence[Finding], color: bool, fix: FixCommands | None = None) -> str:
     def paint(code: str, text: str) -> str:
         return f"\033[{code}m{text}\033[0m" if color else text
 
@@ -121,7 +157,6 @@ def render_text(findings: Sequence[Finding], color: bool) -> str:
         notes = f", {_count(infos, 'note')}" if infos else ""
         lines.append(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}{notes}.")
         if errors:
-            lines.append(
-                "Fix: nox -s lock   (or: python -m pinsync lock); Dockerfile pins: nox -s bump -- NAME VERSION"
-            )
+            fix = fix or FixCommands()
+            lines.append(f"Fix: {fix.lock}   (pins elsewhere: {fix.bump} NAME VERSION)")
     return "\n".join(lines) + "\n"
