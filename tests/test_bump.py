@@ -127,10 +127,16 @@ def test_incident_bump_moves_mlflow_in_exactly_the_six_pin_sites(locked_incident
     for name in LOCKS:
         assert moved(before[name], after[name]) == {"mlflow": ("3.4.0", "3.5.0")}, name
     assert table(proc.stdout) == INCIDENT_TABLE
-    assert proc.stdout.endswith("bumped mlflow to 3.5.0 in 6 file(s)\n")
+    assert proc.stdout.endswith(f"bumped mlflow to 3.5.0 in 6 files: {SIX_FILES}\n")
     check = repo.pinsync("check", check=False)
     assert check.returncode == 0, check.stdout
     assert check.stdout.endswith("All lock files are in sync.\n")
+
+
+SIX_FILES = (
+    "Dockerfile.mlflow, requirements-all.txt, requirements-mlflow.in, requirements-mlflow.txt, "
+    "requirements.in, requirements.txt"
+)
 
 
 def diffs(stdout: str) -> dict[str, str]:
@@ -159,7 +165,9 @@ def test_dry_run_prints_the_table_and_diff_and_writes_nothing(locked_incident: R
         "-RUN pip install --no-cache-dir mlflow==3.4.0 gunicorn\n"
         "+RUN pip install --no-cache-dir mlflow==3.5.0 gunicorn\n"
     )
-    assert proc.stdout.endswith("dry run: 6 file(s) would change; nothing was written\n")
+    assert proc.stdout.endswith(
+        f"dry run: would change 6 files: {SIX_FILES}; nothing was written\n"
+    )
 
 
 # --- transitive packages -------------------------------------------------------------------
@@ -315,7 +323,9 @@ def test_dockerfile_pin_is_edited_where_the_version_is_written(
     proc = repo.pinsync("bump", "mlflow", "3.5.0")
     assert changed(old, repo.snapshot()) == ["Dockerfile"], proc.stdout
     assert repo.read("Dockerfile") == DOCKER_HEAD + after
-    assert proc.stdout.endswith("bumped mlflow to 3.5.0 in 1 file(s)\n")
+    assert proc.stdout.endswith("bumped mlflow to 3.5.0 in 1 file: Dockerfile\n")
+    # Every lock already pins 3.5.0: no compile ran, so no lock has a status line.
+    assert ".txt " not in proc.stdout, proc.stdout
 
 
 PYPROJECT = """\
@@ -567,7 +577,8 @@ def test_bump_to_the_current_version_changes_nothing(locked_incident: Repo) -> N
     proc = locked_incident.pinsync("bump", "mlflow", "3.4.0")
     assert locked_incident.snapshot() == before
     assert proc.stdout.endswith(
-        "mlflow is already at 3.4.0 everywhere\nbumped mlflow to 3.4.0 in 0 file(s)\n"
+        "mlflow is already at 3.4.0 everywhere\n"
+        "no file changed: mlflow is at 3.4.0 in every lock and pin\n"
     )
 
 

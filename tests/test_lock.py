@@ -279,3 +279,30 @@ def test_jobs_must_be_positive(
         f"pinsync {command}: error: argument --jobs/-j: expected a positive number, got {value!r}"
     )
     assert repo.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "line", "summary"),
+    [
+        pytest.param(
+            (),
+            "a.txt                                    unchanged  ",
+            "1 unchanged; wrote 0 files",
+            id="in-sync-left-alone",
+        ),
+        pytest.param(
+            ("--force",),
+            "a.txt                                    restamped (same pins, new stamp)  ",
+            "1 restamped; wrote 1 file",
+            id="force-restamps",
+        ),
+    ],
+)
+def test_statuses_and_counts_say_what_was_written(
+    make_repo: Callable[[Mapping[str, str]], Repo], args: tuple[str, ...], line: str, summary: str
+) -> None:
+    repo = make_repo({"a.in": "flask\n"})
+    repo.pip_compile("--output-file=a.txt", "a.in")
+    proc = repo.pinsync("lock", *args)
+    assert line in proc.stdout, proc.stdout
+    assert f"1 lock file: {summary} in " in proc.stdout, proc.stdout

@@ -238,8 +238,19 @@ def run_bump(
     ):
         # Already there: touch nothing (a uv.lock behind is still worth saying).
         return BumpResult(canonical, new, (), (), (), tuple(regenerate))
-    groups = alignment_groups(repo)
-    selected = widen(repo.graph, holding, groups)
+    # Only locks that would change are compiled: one that pins the version already
+    # (a bump where only a Dockerfile lagged) is left alone, unless a source it reads
+    # was edited, which its stamp covers.
+    behind = {
+        out
+        for out in holding
+        if out not in repo.locks
+        or repo.locks[out].pins().get(canonical) is None
+        or repo.locks[out].pins()[canonical].pinned_version != new
+        or edited_sources & set(repo.graph.closure[out])
+    }
+    groups = alignment_groups(repo) if behind else ()
+    selected = widen(repo.graph, behind, groups) if behind else frozenset()
 
     with Stage(repo.root, selected | texts.keys()) as stage:
         for path, text in texts.items():

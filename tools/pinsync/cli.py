@@ -98,10 +98,13 @@ def lock_parser() -> argparse.ArgumentParser:
 
 
 def _print_outcome(outcome: Outcome) -> None:
+    from .report import plural
+
     detail = {
-        "created": f"created ({outcome.pins_changed} pins)",
-        "updated": f"updated ({outcome.pins_changed} pin{'s' if outcome.pins_changed != 1 else ''} changed)",
+        "created": f"created ({plural(outcome.pins_changed, 'pin')})",
+        "updated": f"updated ({plural(outcome.pins_changed, 'pin')} changed)",
         "unchanged": "unchanged",
+        "restamped": "restamped (same pins, new stamp)",
         "fresh": "fresh (stamp matches, not recompiled)",
         "failed": f"FAILED: {outcome.error}",
         "skipped": f"skipped: {outcome.error}",
@@ -118,6 +121,7 @@ def _print_outcome(outcome: Outcome) -> None:
 def cmd_lock(args: argparse.Namespace) -> int:
     from .lock import run_lock
     from .recompile import LockRequest
+    from .report import plural
     from .stage import one_run_at_a_time
 
     root = _root(args.root)
@@ -155,7 +159,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     verb = "would write" if args.dry_run else "wrote"
     print(
-        f"{len(result.outcomes)} lock files: {summary or 'none'}; {verb} {len(result.changes)} in {result.seconds:.1f}s"
+        f"{plural(len(result.outcomes), 'lock file')}: {summary or 'none'}; "
+        f"{verb} {plural(len(result.changes), 'file')} in {result.seconds:.1f}s"
     )
     failed = [o for o in result.outcomes if o.status == "failed"]
     for outcome in failed:
@@ -214,7 +219,7 @@ def bump_parser() -> argparse.ArgumentParser:
 
 def cmd_bump(args: argparse.Namespace) -> int:
     from .bump import render_table, run_bump, validate
-    from .report import unified_diff
+    from .report import plural, unified_diff
     from .stage import one_run_at_a_time
 
     validate(args.name, args.version)  # before anything is read or run
@@ -223,12 +228,16 @@ def cmd_bump(args: argparse.Namespace) -> int:
         repo = load_repo(root)
         result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome, args.jobs)
     sys.stdout.write(render_table(result))
+    files = ", ".join(c.path.as_posix() for c in result.changes)
+    count = plural(len(result.changes), "file")
     if args.dry_run:
         for change in result.changes:
             sys.stdout.write(unified_diff(change))
-        print(f"dry run: {len(result.changes)} file(s) would change; nothing was written")
+        print(f"dry run: would change {count}{': ' + files if files else ''}; nothing was written")
+    elif files:
+        print(f"bumped {result.name} to {result.version} in {count}: {files}")
     else:
-        print(f"bumped {result.name} to {result.version} in {len(result.changes)} file(s)")
+        print(f"no file changed: {result.name} is at {result.version} in every lock and pin")
     return 0
 
 

@@ -42,7 +42,8 @@ from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
 
-Status = Literal["created", "updated", "unchanged", "fresh", "failed", "skipped"]
+# "restamped": the same pins and text, only the stamp line rewritten.
+Status = Literal["created", "updated", "unchanged", "restamped", "fresh", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -254,12 +255,13 @@ def compile_one(
         raise
     new = strip_omitted(target.output, stage.read(target.output) or "", target.omit)
     if existing is not None and strip_stamp(existing) == new:
-        if stamp is None and not request.restamp:
-            # Compiled by plain pip-compile and in sync: leave it byte-identical.
-            stage.write(target.output, existing)
-        else:
-            stage.write(target.output, with_stamp(new, digest))
-        return Outcome(target.output, "unchanged", 0, run.seconds, aligned_with=others)
+        written = existing
+        if stamp is not None or request.restamp:
+            # (Else compiled by plain pip-compile and in sync: left byte-identical.)
+            written = with_stamp(new, digest)
+        stage.write(target.output, written)
+        same: Status = "unchanged" if written == existing else "restamped"
+        return Outcome(target.output, same, 0, run.seconds, aligned_with=others)
     stage.write(target.output, with_stamp(new, digest))
     status: Status = "created" if existing is None else "updated"
     moved = pin_changes(old_pins, parse_lockfile(target.output, new).pins())

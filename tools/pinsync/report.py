@@ -132,7 +132,7 @@ def render_github(findings: Sequence[Finding]) -> str:
 _COLOR = {"error": "31", "warning": "33", "info": "36"}
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -152,10 +152,10 @@ def render_text(findings: Sequence[Finding], color: bool, fix: FixCommands | Non
     if not errors and not warnings:
         lines.append(paint("32", "All lock files are in sync."))
         if infos:
-            lines.append(f"({_count(infos, 'note')} above.)")
+            lines.append(f"({plural(infos, 'note')} above.)")
     else:
-        notes = f", {_count(infos, 'note')}" if infos else ""
-        lines.append(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}{notes}.")
+        notes = f", {plural(infos, 'note')}" if infos else ""
+        lines.append(f"{plural(errors, 'error')}, {plural(warnings, 'warning')}{notes}.")
         if errors:
             fix = fix or FixCommands()
             lines.append(f"Fix: {fix.lock}   (pins elsewhere: {fix.bump} NAME VERSION)")
