@@ -16,6 +16,7 @@ from .edits import Span, check_version, splice, version_span
 from .errors import BumpError, CompileError
 from .graph import Invocation, Target
 from .lockfile import parse_lockfile, pin_changes
+from .progress import InFlight
 from .pyproject import PyprojectPins, read_pyproject
 from .recompile import LockRequest, Outcome, compile_targets
 from .repo import Repo
@@ -162,6 +163,7 @@ def run_bump(
     dry_run: bool,
     progress: Callable[[Outcome], None],
     jobs: int | None = None,
+    in_flight: InFlight | None = None,
 ) -> BumpResult:
     canonical, parsed = validate(name, version)
     new = str(parsed)
@@ -257,7 +259,7 @@ def run_bump(
             stage.write(path, text)
         request = LockRequest(force=True, upgrade_packages=(f"{canonical}=={new}",), jobs=jobs)
         try:
-            outcomes = compile_targets(stage, repo, selected, request, progress, groups)
+            outcomes = compile_targets(stage, repo, selected, request, progress, groups, in_flight)
         except CompileError as exc:
             template = repo.graph.targets[min(selected)]
             reason = _missing_version(stage, template, canonical, new) or str(exc)

@@ -32,6 +32,7 @@ from .lockfile import (
     strip_stamp,
     via_annotations,
 )
+from .progress import InFlight
 from .repo import Repo
 from .report import Finding, FixCommands, Kind, Severity
 from .reqfile import Entry, ReqFile, parse_requirements
@@ -51,6 +52,7 @@ class CheckOptions:
     offline: bool = False
     full: bool = False
     fix: FixCommands = FIX
+    in_flight: InFlight | None = None  # shows re-resolutions that take a while
 
 
 # --- what the sources ask for -------------------------------------------------
@@ -535,7 +537,10 @@ def compare_locks(path: PurePosixPath, old: LockFile, new: LockFile) -> Iterator
 
 
 def reresolve(
-    repo: Repo, targets: Sequence[Target], groups: tuple[AlignGroup, ...] = ()
+    repo: Repo,
+    targets: Sequence[Target],
+    groups: tuple[AlignGroup, ...] = (),
+    in_flight: InFlight | None = None,
 ) -> list[Finding]:
     """Compile `targets` into a stage (with their groups, as `lock` would) and compare
     with the repository's locks."""
@@ -546,7 +551,9 @@ def reresolve(
 
     with Stage(repo.root, selected) as stage:
         request = LockRequest(force=True)
-        outcomes = compile_targets(stage, repo, selected, request, lambda _: None, groups)
+        outcomes = compile_targets(
+            stage, repo, selected, request, lambda _: None, groups, in_flight
+        )
         for outcome in outcomes:
             if outcome.status == "failed":  # a group whose sources cannot agree
                 raise CompileError(f"{outcome.output}: {outcome.error}")
@@ -701,7 +708,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
-        findings.extend(reresolve(repo, to_resolve, groups))
+        findings.extend(reresolve(repo, to_resolve, groups, options.in_flight))
     if options.fix != FIX:
         findings = [replace(f, message=options.fix.respell(f.message)) for f in findings]
     return sorted(set(findings), key=lambda f: (f.file, f.line, f.package or "", f.kind, f.message))

@@ -6,10 +6,11 @@ Exit codes: 0 success, 1 drift found (check), 2 could not do the job, 130 interr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from .repo import load_repo
 from .stage import InterruptedAfterCommit
 
 if TYPE_CHECKING:
+    from .progress import InFlight
     from .recompile import Outcome
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
@@ -43,6 +45,34 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="repository to work on (default: the one holding noxfile.py, else the current directory)",
     )
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress lines while long compiles run (on stderr)",
+    )
+
+
+@contextlib.contextmanager
+def _in_flight(args: argparse.Namespace) -> Iterator[InFlight | None]:
+    """Progress on stderr for compiles that run more than 2 s, unless --quiet."""
+    if args.quiet:
+        yield None
+        return
+    from .progress import InFlight
+
+    shown = InFlight(sys.stderr, tty=sys.stderr.isatty(), quiet_for=2.0, every=10.0)
+    with shown.shown_while_running():
+        yield shown
+
+
+def _outcome_printer(in_flight: InFlight | None) -> Callable[[Outcome], None]:
+    def show(outcome: Outcome) -> None:
+        if in_flight is not None:
+            in_flight.clear()  # a progress line redrawn in place must not run into it
+        _print_outcome(outcome)
+
+    return show
 
 
 def _positive(text: str) -> int:
@@ -137,7 +167,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     cwd = _invoked_from()
     with one_run_at_a_time(root):
         repo = load_repo(root)
-        result = run_lock(repo, request, cwd, _print_outcome)
+        with _in_flight(args) as in_flight:
+            result = run_lock(repo, request, cwd, _outcome_printer(in_flight), in_flight)
     for path, why in repo.unmanaged:
         print(f"{path.as_posix():<40} {why}")
     compiled = {o.output for o in result.outcomes}
@@ -189,7 +220,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     repo = load_repo(_root(args.root))
     fix = FixCommands.for_invocation(args.root, via_nox=ENV_DEFAULT_ROOT in os.environ)
-    findings = run_check(repo, CheckOptions(offline=args.offline, full=args.full, fix=fix))
+    with _in_flight(args) as in_flight:
+        options = CheckOptions(args.offline, args.full, fix, in_flight)
+        findings = run_check(repo, options)
     if args.format == "json":
         out = render_json(findings) + "\n"
     elif args.format == "github":
@@ -226,7 +259,11 @@ def cmd_bump(args: argparse.Namespace) -> int:
     root = _root(args.root)
     with one_run_at_a_time(root):
         repo = load_repo(root)
-        result = run_bump(repo, args.name, args.version, args.dry_run, _print_outcome, args.jobs)
+        with _in_flight(args) as in_flight:
+            show = _outcome_printer(in_flight)
+            result = run_bump(
+                repo, args.name, args.version, args.dry_run, show, args.jobs, in_flight
+            )
     sys.stdout.write(render_table(result))
     files = ", ".join(c.path.as_posix() for c in result.changes)
     count = plural(len(result.changes), "file")

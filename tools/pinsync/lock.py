@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from .align import alignment_groups, widen
 from .errors import PinsyncError
+from .progress import InFlight
 from .recompile import LockRequest, Outcome, Progress, compile_targets
 from .repo import Repo
 from .stage import Change, Stage, commit
@@ -46,12 +47,18 @@ def select(repo: Repo, files: Sequence[str], cwd: Path) -> frozenset[PurePosixPa
     return graph.dependents(chosen)
 
 
-def run_lock(repo: Repo, request: LockRequest, cwd: Path, progress: Progress) -> LockResult:
+def run_lock(
+    repo: Repo,
+    request: LockRequest,
+    cwd: Path,
+    progress: Progress,
+    in_flight: InFlight | None = None,
+) -> LockResult:
     start = time.perf_counter()
     groups = alignment_groups(repo)
     selected = widen(repo.graph, select(repo, request.files, cwd), groups)
     with Stage(repo.root, selected) as stage:
-        outcomes = compile_targets(stage, repo, selected, request, progress, groups)
+        outcomes = compile_targets(stage, repo, selected, request, progress, groups, in_flight)
         changes = stage.changes()
         if not request.dry_run:
             commit(repo.root, changes)

@@ -38,6 +38,7 @@ from .lockfile import (
     strip_stamp,
     with_stamp,
 )
+from .progress import InFlight
 from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
@@ -275,6 +276,7 @@ def compile_targets(
     request: LockRequest,
     progress: Progress,
     groups: tuple[AlignGroup, ...] = (),
+    in_flight: InFlight | None = None,
 ) -> tuple[Outcome, ...]:
     """Compile `selected` in graph order, independent ones in parallel; report in order.
 
@@ -286,12 +288,18 @@ def compile_targets(
     joints: dict[str, JointPins | None] = {}
 
     def task(target: Target) -> Outcome:
-        group = group_of.get(target.output)
-        if group is None:
-            return compile_one(stage, repo, target, request, upgrades)
-        if group.key not in joints:  # the first selected member; the rest wait for it
-            joints[group.key] = resolve_group(stage, repo, group, selected, request, upgrades)
-        return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
+        if in_flight is not None:
+            in_flight.started(target.output)
+        try:
+            group = group_of.get(target.output)
+            if group is None:
+                return compile_one(stage, repo, target, request, upgrades)
+            if group.key not in joints:  # the first selected member; the rest wait for it
+                joints[group.key] = resolve_group(stage, repo, group, selected, request, upgrades)
+            return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
+        finally:
+            if in_flight is not None:
+                in_flight.finished(target.output)
 
     order = [t for t in repo.graph.order() if t.output in selected]
     results: dict[PurePosixPath, Outcome] = {}
