@@ -85,19 +85,19 @@ def _pinsync(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def lock(session: nox.Session) -> None:
-    """Recompile every .in into its .txt, in dependency order."""
+    """Recompile locks in dependency order: -- [--root DIR] [-U] [-P NAME[==VER]] [--force] [--dry-run] [FILE...]"""
     _pinsync(session, "lock")
 
 
 @nox.session(name="check-lock")
 def check_lock(session: nox.Session) -> None:
-    """Fail on drift between .in, .txt, Dockerfile pins and co-installed locks (CI)."""
+    """Fail on any drift (CI): -- [--root DIR] [--format text|json|github|sarif] [--offline] [--full]"""
     _pinsync(session, "check")
 
 
 @nox.session
 def bump(session: nox.Session) -> None:
-    """Move one package everywhere it is pinned: nox -s bump -- NAME VERSION."""
+    """Move one package everywhere it is pinned: -- NAME VERSION [--root DIR] [--dry-run]"""
     _pinsync(session, "bump")
 
 
@@ -118,6 +118,6 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time lock and check-lock against pip-compile loops and pip-compile-multi."""
+    """Time lock and check against pip-compile loops and pip-compile-multi: -- [--tiny] [--repeat R]"""
     _install(session, "bench")
     session.run("python", "-m", "bench", *session.posargs, env={"PYTHONPATH": str(TOOLS)})
