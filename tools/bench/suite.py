@@ -665,7 +665,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pcm", action="store_true", help="skip pip-compile-multi")
     p.add_argument("--no-nox", action="store_true", help="skip the warm `nox -s check-lock` figure")
     p.add_argument(
-        "--json", type=Path, default=Path("bench-results.json"), help="where to write the figures"
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the figures (default: pinsync-bench-results.json in the temp dir, "
+        "so that a run leaves the work tree clean)",
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p
@@ -702,8 +706,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.write(render_table(report))
     data = {**asdict(report), **extra}
     data["rows"] = [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in report.rows]
-    args.json.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    where = args.json or Path(tempfile.gettempdir()) / "pinsync-bench-results.json"
+    where.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {where}")
     return 0
 
 
