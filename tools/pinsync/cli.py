@@ -22,6 +22,7 @@ from .stage import InterruptedAfterCommit
 if TYPE_CHECKING:
     from .progress import InFlight
     from .recompile import Outcome
+    from .repo import Repo
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -64,6 +65,17 @@ def _in_flight(args: argparse.Namespace) -> Iterator[InFlight | None]:
     shown = InFlight(sys.stderr, tty=sys.stderr.isatty(), quiet_for=2.0, every=10.0)
     with shown.shown_while_running():
         yield shown
+
+
+@contextlib.contextmanager
+def _credentials(repo: Repo) -> Iterator[None]:
+    """Compiles authenticate with the credentials of `index-credentials-env`, if set."""
+    from .compiler import network
+    from .indexes import credentials_from_env, netrc_for
+
+    found = credentials_from_env(repo.config.index_credentials_env, os.environ)
+    with netrc_for(found, os.environ) as path, network(path, repo.config.network_timeout):
+        yield
 
 
 def _outcome_printer(in_flight: InFlight | None) -> Callable[[Outcome], None]:
@@ -167,7 +179,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     cwd = _invoked_from()
     with one_run_at_a_time(root):
         repo = load_repo(root)
-        with _in_flight(args) as in_flight:
+        with _credentials(repo), _in_flight(args) as in_flight:
             result = run_lock(repo, request, cwd, _outcome_printer(in_flight), in_flight)
     for path, why in repo.unmanaged:
         print(f"{path.as_posix():<40} {why}")
@@ -220,7 +232,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     repo = load_repo(_root(args.root))
     fix = FixCommands.for_invocation(args.root, via_nox=ENV_DEFAULT_ROOT in os.environ)
-    with _in_flight(args) as in_flight:
+    with _credentials(repo), _in_flight(args) as in_flight:
         options = CheckOptions(args.offline, args.full, fix, in_flight)
         findings = run_check(repo, options)
     if args.format == "json":
@@ -259,7 +271,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     root = _root(args.root)
     with one_run_at_a_time(root):
         repo = load_repo(root)
-        with _in_flight(args) as in_flight:
+        with _credentials(repo), _in_flight(args) as in_flight:
             show = _outcome_printer(in_flight)
             result = run_bump(
                 repo, args.name, args.version, args.dry_run, show, args.jobs, in_flight

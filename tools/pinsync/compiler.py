@@ -12,19 +12,41 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from .errors import CompileError, InterpreterNotFound
 from .graph import Target
+from .indexes import NETWORK_RETRIES, NETWORK_TIMEOUT, diagnose
 
 # The user's pip configuration must neither change a resolution nor leak into a
 # lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull. uv reads
 # its own UV_* variables and user/system uv.toml files, sealed the same way.
 _DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
 _DROPPED = {"CUSTOM_COMPILE_COMMAND"}
+
+
+# The private netrc file of the run, while one is in use, and the network timeout
+# (see `network`): settings of the whole run, not of one compile.
+_NETRC: list[str] = []
+_TIMEOUT: list[float] = [NETWORK_TIMEOUT]
+
+
+@contextlib.contextmanager
+def network(netrc_path: Path | None, timeout: float = NETWORK_TIMEOUT) -> Iterator[None]:
+    """Compiles started inside see `netrc_path` as their netrc (pip and uv read NETRC)
+    and give up on an index after `timeout` seconds per request."""
+    if netrc_path is not None:
+        _NETRC.append(str(netrc_path))
+    _TIMEOUT.append(timeout)
+    try:
+        yield
+    finally:
+        _TIMEOUT.pop()
+        if netrc_path is not None:
+            _NETRC.remove(str(netrc_path))
 
 
 def sealed_env(
@@ -36,6 +58,11 @@ def sealed_env(
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # An index that never answers fails the compile in bounded time, not pip's minutes.
+    env["PIP_TIMEOUT"] = env["UV_HTTP_TIMEOUT"] = f"{_TIMEOUT[-1]:g}"
+    env["PIP_RETRIES"] = env["UV_HTTP_RETRIES"] = str(NETWORK_RETRIES)
+    if _NETRC:
+        env["NETRC"] = _NETRC[-1]  # credentials from index-credentials-env (see indexes)
     if tool == "uv":
         # uv looks for uv.toml under $XDG_CONFIG_HOME/uv and $XDG_CONFIG_DIRS/uv (and
         # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
@@ -103,8 +130,13 @@ def run_compile(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
+    indexes: Sequence[str] = (),
 ) -> CompileRun:
-    """Run the compile of `target` under `root` (a stage); raise CompileError on failure."""
+    """Run the compile of `target` under `root` (a stage); raise CompileError on failure.
+
+    `indexes` are the index URLs the compile uses, asked directly when it fails for
+    want of a version, to tell a refused password or a dead index from a missing release.
+    """
     argv = compile_argv(python, target, upgrade, upgrade_packages)
     cwd = root / (target.invocation.cwd if target.invocation else ".")
     env = sealed_env(os.environ, target.custom_command, target.tool)
@@ -136,7 +168,11 @@ def run_compile(
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
     if proc.returncode != 0:
-        raise CompileError(f"{target.output}: {explain_failure(stderr or stdout, target.python)}")
+        why = explain_failure(stderr or stdout, target.python)
+        if indexes and ("is not on the index" in why or "Could not fetch URL" in stderr):
+            netrc = Path(_NETRC[-1]) if _NETRC else None
+            why = diagnose(indexes, netrc, _TIMEOUT[-1]) or why
+        raise CompileError(f"{target.output}: {why}")
     if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
         # Without -o uv prints the lock; the author redirected it into the file.
         with open(root / target.output, "w", encoding="utf-8", newline="") as fh:

@@ -56,6 +56,10 @@ class Config:
     # Groups of locks to resolve jointly, beyond the ones found (`align = false`: None,
     # no grouping at all).
     align: tuple[tuple[PurePosixPath, ...], ...] | None = ()
+    # Environment variables holding index URLs with credentials (PIP_INDEX_URL in CI):
+    # their credentials are used, never written; see indexes.py.
+    index_credentials_env: tuple[str, ...] = ()
+    network_timeout: float = 15.0  # seconds per request to an index, before a retry
 
 
 _KEYS = {
@@ -75,6 +79,8 @@ _KEYS = {
     "site-scopes",
     "compile-timeout",
     "align",
+    "index-credentials-env",
+    "network-timeout",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -138,11 +144,20 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
     timeout = table.get("compile-timeout", 1800)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ConfigError("[tool.pinsync] compile-timeout must be a positive number of seconds")
+    network_timeout = table.get("network-timeout", 15)
+    if (
+        isinstance(network_timeout, bool)
+        or not isinstance(network_timeout, (int, float))
+        or network_timeout <= 0
+    ):
+        raise ConfigError("[tool.pinsync] network-timeout must be a positive number of seconds")
     scopes = _table(table, "site-scopes")
     if not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("[tool.pinsync] site-scopes must map file globs to directories")
     return Config(
         align=_align(table.get("align", [])),
+        index_credentials_env=_one_or_more(table, "index-credentials-env"),
+        network_timeout=float(network_timeout),
         compile_timeout=float(timeout),
         site_scopes=tuple((k, PurePosixPath(posixpath.normpath(v))) for k, v in scopes.items()),
         docker_contexts={
@@ -163,6 +178,13 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         pip_wrappers=_strings(table, "pip-wrappers", "[tool.pinsync]") or (),
         skip_sites=_skip_sites(table),
     )
+
+
+def _one_or_more(table: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        return (value,)
+    return _strings(table, key, "[tool.pinsync]") or ()
 
 
 def _align(value: object) -> tuple[tuple[PurePosixPath, ...], ...] | None:

@@ -28,6 +28,7 @@ from .align import (
 from .compiler import find_python, find_uv, run_compile, stop_compiles, toolchain
 from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
+from .indexes import index_urls
 from .lockfile import (
     PinChange,
     inputs_digest,
@@ -111,6 +112,16 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
     return out
 
 
+def _indexes(repo: Repo, target: Target) -> tuple[str, ...]:
+    lines = [
+        (option.name, option.value)
+        for path in repo.graph.closure[target.output]
+        if path in repo.sources
+        for option in repo.sources[path].options
+    ]
+    return index_urls(target.args, repo.config.pip_tools, lines)
+
+
 def _digest(stage: Stage, repo: Repo, target: Target) -> str:
     return inputs_digest(
         target, _closure(stage, repo, target), repo.config.pip_tools, *toolchain(target.tool)
@@ -170,6 +181,7 @@ def resolve_group(
             upgrade=request.upgrade,
             upgrade_packages=request.upgrade_packages,
             timeout=repo.config.compile_timeout,
+            indexes=_indexes(repo, members[0]),
         )
     except CompileError as exc:
         _explain_joint_failure(stage, repo, group, members, request, exc)
@@ -197,6 +209,7 @@ def _explain_joint_failure(
                 upgrade=request.upgrade,
                 upgrade_packages=request.upgrade_packages,
                 timeout=repo.config.compile_timeout,
+                indexes=_indexes(repo, target),
             )
         finally:
             if existing is None:
@@ -246,6 +259,7 @@ def compile_one(
             upgrade=upgrade,
             upgrade_packages=upgrade_packages,
             timeout=repo.config.compile_timeout,
+            indexes=_indexes(repo, target),
         )
     except BaseException:
         if joint is not None:  # no seed may pass for this lock

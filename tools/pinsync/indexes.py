@@ -1,0 +1,202 @@
+"""Package indexes: where credentials come from, and what to say when an index fails.
+
+The repository says which indexes resolve (`[tool.pip-tools]`, `.in` option lines,
+`compile-args`), without credentials. Credentials come from the environment: the
+user's netrc, or URLs with credentials in variables the repository names
+(`index-credentials-env`), which pinsync hands to pip and uv as a private netrc
+file. That way no credential is ever on a command line, in a header or in a lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import netrc
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+# Bounds on what one index may cost a compile: pip's defaults (15 s, 5 retries per
+# request) let an index that never answers hold a run for many minutes.
+NETWORK_TIMEOUT = 15
+NETWORK_RETRIES = 2
+
+_INDEX_OPTIONS = ("--index-url", "-i", "--extra-index-url")
+
+
+@dataclass(frozen=True)
+class Credential:
+    host: str
+    login: str
+    password: str
+    source: str  # where it came from, for messages: "$PIP_INDEX_URL"
+
+
+def masked(url: str) -> str:
+    """`url` with any user and password replaced: safe to print."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"****@{host}"))
+
+
+def _without_userinfo(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def credentials_from_env(
+    names: Sequence[str], environ: Mapping[str, str]
+) -> tuple[Credential, ...]:
+    """The credentials in the URLs of the variables `names` that are set.
+
+    A variable that is set but holds no credentials is an error: the repository said
+    credentials come from it, and a silent anonymous run would fail far from here.
+    """
+    found = []
+    for name in names:
+        value = environ.get(name, "").strip()
+        if not value:
+            continue
+        # pip reads PIP_EXTRA_INDEX_URL as a space-separated list.
+        for url in value.split():
+            parts = urlsplit(url)
+            if not parts.hostname or parts.username is None:
+                raise ConfigError(
+                    f"${name} holds no credentials (expected an index URL with a user and "
+                    f"token in it, got {masked(url)})"
+                )
+            found.append(
+                Credential(parts.hostname, parts.username, parts.password or "", f"${name}")
+            )
+    return tuple(found)
+
+
+def _user_netrc(environ: Mapping[str, str]) -> Path | None:
+    path = Path(environ["NETRC"]) if environ.get("NETRC") else Path.home() / ".netrc"
+    return path if path.is_file() else None
+
+
+@contextlib.contextmanager
+def netrc_for(
+    credentials: Sequence[Credential], environ: Mapping[str, str]
+) -> Iterator[Path | None]:
+    """A private netrc file that holds `credentials` after the user's own entries (the
+    last entry for a host wins), removed afterwards; None when there is nothing to add."""
+    if not credentials:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="pinsync-auth-") as tmp:
+        path = Path(tmp) / "netrc"
+        user = _user_netrc(environ)
+        text = user.read_text(encoding="utf-8", errors="replace") + "\n" if user else ""
+        for cred in credentials:
+            text += f"machine {cred.host} login {cred.login} password {cred.password}\n"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        yield path
+
+
+def index_urls(
+    args: Iterable[str],
+    pip_tools: Mapping[str, object] | None,
+    option_lines: Iterable[tuple[str, str | None]],
+) -> tuple[str, ...]:
+    """The index URLs a compile uses: its options, `[tool.pip-tools]`, `.in` lines."""
+    found: list[str] = []
+    table: dict[str, object] = dict(pip_tools or {})
+    section = table.get("compile")  # [tool.pip-tools.compile]
+    if isinstance(section, dict):
+        table.update(section)
+    for key in ("index-url", "index_url", "extra-index-url", "extra_index_url"):
+        value = table.get(key)
+        values = value if isinstance(value, list) else [value]
+        found.extend(v for v in values if isinstance(v, str))
+    words = list(args)
+    for i, word in enumerate(words):
+        flag, eq, value = word.partition("=")
+        if flag in _INDEX_OPTIONS:
+            if eq:
+                found.append(value)
+            elif i + 1 < len(words):
+                found.append(words[i + 1])
+    found.extend(v for name, v in option_lines if name in _INDEX_OPTIONS and v)
+    return tuple(dict.fromkeys(u for u in found if u.startswith(("http://", "https://"))))
+
+
+def diagnose(
+    urls: Sequence[str], netrc_path: Path | None, timeout: float = NETWORK_TIMEOUT
+) -> str | None:
+    """What is wrong with the first index that fails a plain request, or None.
+
+    pip reports a refused password or an unreachable index only as "no version of it
+    is available"; asking the index directly tells the user what to fix instead.
+    """
+    for url in urls:
+        problem = _probe(url, netrc_path, timeout)
+        if problem is not None:
+            return f"the index {masked(url)} {problem}"
+    return None
+
+
+def _probe(url: str, netrc_path: Path | None, timeout: float) -> str | None:
+    parts = urlsplit(url)
+    request = urllib.request.Request(_without_userinfo(parts), method="GET")
+    auth = _auth_for(parts, netrc_path)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(1)
+        return None
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            how = "were refused" if auth is not None else "are missing"
+            return (
+                f"answered {exc.code} {exc.reason}: its credentials {how} (set them in "
+                "~/.netrc, or in the variable that index-credentials-env names)"
+            )
+        if exc.code == 404:
+            return None  # a flat index or a server without a root page: not a verdict
+        return f"answered {exc.code} {exc.reason}"
+    except TimeoutError:
+        return f"did not answer within {timeout:.0f} s"
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            return f"did not answer within {timeout:.0f} s"
+        text = getattr(reason, "strerror", None) or str(reason)
+        return f"is unreachable ({text})"
+    except OSError as exc:
+        return f"is unreachable ({exc.strerror or exc})"
+
+
+def _auth_for(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] | None:
+    if parts.username is not None:
+        return None  # a masked or literal userinfo is never used to authenticate
+    path = netrc_path or _user_netrc(os.environ)
+    if path is None or not parts.hostname:
+        return None
+    try:
+        entry = netrc.netrc(str(path)).authenticators(parts.hostname)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    if entry is None:
+        return None
+    login, _, password = entry
+    return login, password or ""
