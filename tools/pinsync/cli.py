@@ -139,6 +139,9 @@ def lock_parser() -> argparse.ArgumentParser:
     return lock
 
 
+_MOVES_SHOWN = 12  # a `lock --upgrade` can move hundreds of pins; the diff has them all
+
+
 def _print_outcome(outcome: Outcome) -> None:
     from .report import plural
 
@@ -153,11 +156,15 @@ def _print_outcome(outcome: Outcome) -> None:
     }[outcome.status]
     timing = f"  {outcome.seconds:.1f}s" if outcome.seconds else ""
     print(f"{outcome.output.as_posix():<40} {detail}{timing}", flush=True)
-    if outcome.aligned_with and outcome.status == "updated":
-        # What moved in a lock of a group is what aligning it took: say each, old → new.
-        others = ", ".join(p.as_posix() for p in outcome.aligned_with)
-        for name, old, new in outcome.moved:
-            print(f"    {name} {old or '-'} → {new or '-'}  (aligned with {others})", flush=True)
+    if outcome.status == "updated":
+        # Say what moved, old → new: in a group, that is also what aligning it took.
+        for name, old, new in outcome.moved[:_MOVES_SHOWN]:
+            print(f"    {name} {old or '-'} → {new or '-'}", flush=True)
+        if len(outcome.moved) > _MOVES_SHOWN:
+            print(f"    ... and {len(outcome.moved) - _MOVES_SHOWN} more", flush=True)
+        if outcome.aligned_with:
+            others = ", ".join(p.as_posix() for p in outcome.aligned_with)
+            print(f"    resolved together with {others}", flush=True)
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
