@@ -13,8 +13,9 @@ from pinsync.repo import pip_tools_options
 
 P = PurePosixPath
 KNOWN_KEYS = (
-    "align, compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, exclude, include, jobs, "
-    "layers-disagree, outputs, pin-sites, pip-wrappers, python, site-scopes, skip-sites"
+    "align, compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, "
+    "exclude, include, index-credentials-env, jobs, layers-disagree, network-timeout, outputs, "
+    "pin-sites, pip-wrappers, python, site-scopes, skip-sites"
 )
 
 
@@ -69,6 +70,12 @@ KNOWN_KEYS = (
             None,
             Config(compile_args=(), outputs={}),
             id="empty-compile-args-kept-distinct-from-unset",
+        ),
+        pytest.param(
+            {"index-credentials-env": "PIP_INDEX_URL", "network-timeout": 2.5},
+            None,
+            Config(index_credentials_env=("PIP_INDEX_URL",), network_timeout=2.5, outputs={}),
+            id="one-credentials-variable-as-a-string",
         ),
         pytest.param(
             {"align": False},
@@ -137,6 +144,16 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
             {"compile_args": ["--x"]},
             f"[tool.pinsync]: unknown key 'compile_args' (known: {KNOWN_KEYS})",
             id="underscore-spelling-is-unknown",
+        ),
+        pytest.param(
+            {"network-timeout": 0},
+            "[tool.pinsync] network-timeout must be a positive number of seconds",
+            id="network-timeout-zero",
+        ),
+        pytest.param(
+            {"index-credentials-env": 3},
+            "[tool.pinsync] index-credentials-env must be a list of strings",
+            id="credentials-env-not-a-name",
         ),
         pytest.param(
             {"align": True},
