@@ -7,7 +7,7 @@ the stage it is given, never into the repository.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -25,7 +25,7 @@ from .align import (
     seed,
     seed_text,
 )
-from .compiler import find_python, find_uv, run_compile, stop_compiles, toolchain
+from .compiler import CompileRun, find_python, find_uv, run_compile, stop_compiles, toolchain
 from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
 from .indexes import index_urls
@@ -148,6 +148,82 @@ def _is_fresh(
 JointPins = dict[NormalizedName, str]
 
 
+@dataclass(frozen=True)
+class Joint:
+    """What a group's locks start from: one version per package, and the locks that
+    were already compiled against it (by the shortcut in `resolve_group`)."""
+
+    pins: JointPins
+    compiled: dict[PurePosixPath, tuple[str, float]]  # staged text, seconds
+
+
+def _agreeing(locks: Iterable[Mapping[NormalizedName, str]]) -> JointPins | None:
+    """The union of `locks`, or None when two of them pin a package differently."""
+    out: JointPins = {}
+    for pins in locks:
+        for name, version in pins.items():
+            if out.setdefault(name, version) != version:
+                return None
+    return out
+
+
+def _pinned(stage: Stage, output: PurePosixPath) -> JointPins:
+    text = stage.read(output)
+    pins = parse_lockfile(output, text).pins() if text is not None else {}
+    return {n: e.pinned_version for n, e in pins.items() if e.pinned_version is not None}
+
+
+def _shortcut(
+    stage: Stage,
+    repo: Repo,
+    members: Sequence[Target],
+    stale: Sequence[Target],
+    request: LockRequest,
+) -> Joint | None:
+    """The group's pins without a joint resolution, when it can be had cheaper.
+
+    When only some locks of a group changed (one leaf edited, the usual case), the
+    rest already agree: compile each changed lock starting from their pins, and if
+    every result still agrees with them, that is the group's joint result. The joint
+    resolution, which reads every source of the group, runs only when they do not.
+    """
+    if request.upgrade or request.upgrade_packages or len(stale) == len(members):
+        return None
+    fresh = [t for t in members if t not in stale]
+    agreed = _agreeing(_pinned(stage, t.output) for t in fresh)
+    if agreed is None:
+        return None
+    compiled: dict[PurePosixPath, tuple[str, float]] = {}
+    for target in stale:
+        existing = stage.read(target.output)
+        stage.write(target.output, seed_text({**_pinned(stage, target.output), **agreed}))
+        try:
+            run = run_compile(
+                stage.path,
+                target,
+                find_python(target.python),
+                timeout=repo.config.compile_timeout,
+                indexes=_indexes(repo, target),
+            )
+            text = stage.read(target.output) or ""
+        except CompileError:
+            return None  # said in its own words when compile_one runs it again
+        finally:
+            if existing is None:
+                (stage.path / target.output).unlink(missing_ok=True)
+            else:
+                stage.write(target.output, existing)
+        new = parse_lockfile(target.output, text).pins()
+        merged = _agreeing(
+            [agreed, {n: e.pinned_version for n, e in new.items() if e.pinned_version}]
+        )
+        if merged is None:
+            return None
+        agreed = merged
+        compiled[target.output] = (text, run.seconds)
+    return Joint(agreed, compiled)
+
+
 def resolve_group(
     stage: Stage,
     repo: Repo,
@@ -155,15 +231,19 @@ def resolve_group(
     selected: frozenset[PurePosixPath],
     request: LockRequest,
     upgrades: frozenset[NormalizedName],
-) -> JointPins | None:
+) -> Joint | None:
     """The joint pins of `group`, or None when every lock of it is fresh.
 
     A lock's stamp covers its own sources only: a change elsewhere in the group
     shows up here, as a joint pin that the lock does not have.
     """
     members = [repo.graph.targets[o] for o in group.outputs if o in selected]
-    if all(_is_fresh(stage, repo, t, request, upgrades) for t in members):
+    stale = [t for t in members if not _is_fresh(stage, repo, t, request, upgrades)]
+    if not stale:
         return None
+    shortcut = _shortcut(stage, repo, members, stale, request)
+    if shortcut is not None:
+        return shortcut
     joint = joint_target(group, repo.graph)
     stage.write_scratch(joint.inputs[0], joint_source(group, repo.graph))
     current = []
@@ -185,8 +265,7 @@ def resolve_group(
         )
     except CompileError as exc:
         _explain_joint_failure(stage, repo, group, members, request, exc)
-    pins = parse_lockfile(joint.output, stage.read(joint.output) or "").pins()
-    return {name: e.pinned_version for name, e in pins.items() if e.pinned_version is not None}
+    return Joint(_pinned(stage, joint.output), {})
 
 
 def _explain_joint_failure(
@@ -229,7 +308,7 @@ def compile_one(
     request: LockRequest,
     upgrades: frozenset[NormalizedName],
     group: AlignGroup | None = None,
-    joint: JointPins | None = None,
+    joint: Joint | None = None,
 ) -> Outcome:
     """Compile one lock; in a group whose joint pins are `joint`, starting from them."""
     existing = stage.read(target.output)
@@ -238,8 +317,9 @@ def compile_one(
     stamp = old_lock.stamp if old_lock is not None else None
     others = tuple(o for o in group.outputs if o != target.output) if group else ()
     old_pins = old_lock.pins() if old_lock is not None else {}
+    pins = joint.pins if joint is not None else {}
     if _is_fresh(stage, repo, target, request, upgrades) and all(
-        e.pinned_version is None or (joint or {}).get(n, e.pinned_version) == e.pinned_version
+        e.pinned_version is None or pins.get(n, e.pinned_version) == e.pinned_version
         for n, e in old_pins.items()
     ):
         return Outcome(target.output, "fresh", 0, 0.0)
@@ -249,18 +329,24 @@ def compile_one(
         # the joint result satisfies this lock's sources; the joint compile already
         # applied --upgrade, which would now discard them.
         kept = {n: e.pinned_version for n, e in old_pins.items() if e.pinned_version}
-        stage.write(target.output, seed_text({**kept, **joint}))
+        stage.write(target.output, seed_text({**kept, **pins}))
         upgrade, upgrade_packages = False, ()
     try:
-        run = run_compile(
-            stage.path,
-            target,
-            find_python(target.python),
-            upgrade=upgrade,
-            upgrade_packages=upgrade_packages,
-            timeout=repo.config.compile_timeout,
-            indexes=_indexes(repo, target),
-        )
+        if joint is not None and target.output in joint.compiled:
+            # Compiled from these very pins while the group was resolved: not twice.
+            text, seconds = joint.compiled[target.output]
+            stage.write(target.output, text)
+            run = CompileRun(seconds)
+        else:
+            run = run_compile(
+                stage.path,
+                target,
+                find_python(target.python),
+                upgrade=upgrade,
+                upgrade_packages=upgrade_packages,
+                timeout=repo.config.compile_timeout,
+                indexes=_indexes(repo, target),
+            )
     except BaseException:
         if joint is not None:  # no seed may pass for this lock
             if existing is None:
@@ -299,7 +385,7 @@ def compile_targets(
     """
     upgrades = upgrade_names(request.upgrade_packages)  # a bad argument fails before anything
     group_of = by_output(groups)
-    joints: dict[str, JointPins | None] = {}
+    joints: dict[str, Joint | None] = {}
 
     def task(target: Target) -> Outcome:
         if in_flight is not None:
