@@ -64,7 +64,9 @@ def _install(session: nox.Session, name: str) -> None:
         # A warm session would otherwise spend ~2 s asking pip to do nothing.
         session.log(f"{lock.name} is unchanged since it was installed here; skipping install")
         return
-    session.install("-r", str(lock))
+    # uv (the venv backend here) does not byte-compile what it installs, unlike pip:
+    # every later import of pip and pip-tools would then compile them anew.
+    session.install("-r", str(lock), env={"UV_COMPILE_BYTECODE": "1"})
     # Byte-compile tools/ once, as pip does for what it installs: a check that runs
     # in a fraction of a second should not recompile its modules on every run.
     session.run("python", "-m", "compileall", "-q", str(TOOLS / "pinsync"))
