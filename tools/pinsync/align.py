@@ -238,6 +238,8 @@ def image_links(repo: Repo, images: Sequence[Dockerfile]) -> list[Link]:
     An install with `--no-deps` after another command is how a team overrides pins on
     purpose (check reports it as `override`), so it does not join a group.
     """
+    if not images:
+        return []  # and the build-context modules stay unimported
     from .buildcontext import directories_of, resolve_installs
     from .images import declared_contexts, installed_locks
 
