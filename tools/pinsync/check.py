@@ -487,6 +487,38 @@ def check_layers(
                 )
 
 
+# --- update bots -------------------------------------------------------------------
+
+
+def check_bots(repo: Repo) -> Iterator[Finding]:
+    """Headers Renovate cannot replay, where the repository has Renovate set up: for
+    those locks its updates stop without a word (see bots.py)."""
+    from .bots import RENOVATE_CONFIGS, renovate_problems
+
+    if not any(p.as_posix() in RENOVATE_CONFIGS for p in repo.files):
+        return
+    for target in repo.graph.order():
+        lock = repo.locks.get(target.output)
+        if lock is None or lock.header is None or lock.header.command is None:
+            continue
+        if lock.header.tool != "pip-compile":
+            continue  # Renovate replays uv headers by its own, different rules
+        line = next(
+            (i for i, text in enumerate(lock.text.splitlines(), 1) if lock.header.command in text),
+            1,
+        )
+        out = target.output.as_posix()
+        for problem in renovate_problems(lock.header.command):
+            yield Finding(
+                out,
+                line,
+                None,
+                "bot-incompatible",
+                "warning",
+                f"{out}: Renovate cannot update it: {problem}",
+            )
+
+
 # --- re-resolution -----------------------------------------------------------------
 
 
@@ -697,6 +729,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         else:
             severity: Severity = "warning" if why_not[0] == "wrong-python" else "info"
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
+    findings.extend(check_bots(repo))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
     if images:
         findings.extend(_check_images(repo, images, lock_pins))

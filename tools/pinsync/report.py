@@ -32,6 +32,7 @@ Kind = Literal[
     "not-managed",
     "override",
     "pin-site",
+    "bot-incompatible",
 ]
 
 
