@@ -10,12 +10,17 @@ import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.align import alignment_groups
+from pinsync.compiler import CURRENT
 from pinsync.repo import load_repo
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 
 TWO_LOCKS = {"requirements/dev.in": "requests\n", "requirements/common.in": "urllib3\n"}
 BOTH_IN_ONE_STAGE = "FROM python:3.11\nCOPY requirements/ /req/\nRUN pip install -r /req/dev.txt -r /req/common.txt\n"
+
+
+# A Python other than the one running the tests (whose version the other lock gets).
+OTHER_PYTHON = "3.12" if CURRENT != "3.12" else "3.11"
 
 
 def config(extra: str) -> dict[str, str]:
@@ -86,7 +91,7 @@ GROUPS = [
         {
             **TWO_LOCKS,
             "Dockerfile": BOTH_IN_ONE_STAGE,
-            **config('[tool.pinsync.outputs."requirements/dev.txt"]\npython = "3.10"\n'),
+            **config(f'[tool.pinsync.outputs."requirements/dev.txt"]\npython = "{OTHER_PYTHON}"\n'),
         },
         [],
         id="locks-for-two-pythons-are-never-one-environment",

@@ -157,6 +157,11 @@ SEALED_EXTRAS = {
     "PIP_CONFIG_FILE": os.devnull,
     "PIP_NO_INPUT": "1",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    # Bounded requests to an index, for pip and uv alike.
+    "PIP_TIMEOUT": "15",
+    "UV_HTTP_TIMEOUT": "15",
+    "PIP_RETRIES": "2",
+    "UV_HTTP_RETRIES": "2",
 }
 
 
