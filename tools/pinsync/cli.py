@@ -224,7 +224,7 @@ def check_parser() -> argparse.ArgumentParser:
         description="Fail on any drift between sources, locks and Dockerfiles. Never writes.",
     )
     _common(check)
-    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    check.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text")
     how = check.add_mutually_exclusive_group()
     how.add_argument(
         "--offline", action="store_true", help="never run pip-compile; unstamped locks are warnings"
@@ -244,6 +244,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings = run_check(repo, options)
     if args.format == "json":
         out = render_json(findings) + "\n"
+    elif args.format == "sarif":
+        from . import __version__
+        from .report import render_sarif
+
+        out = render_sarif(findings, __version__) + "\n"
     elif args.format == "github":
         out = render_github(findings) + render_text(findings, color=False, fix=fix)
     else:
@@ -328,11 +333,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PinsyncError as exc:
         message = redact(str(exc))
         print(f"pinsync: error: {message}", file=sys.stderr)
-        if getattr(args, "format", None) == "json":
+        if getattr(args, "format", None) in ("json", "sarif"):
             # A CI step that parses stdout gets an answer even when the check could not run.
-            from .report import render_json
+            from . import __version__
+            from .report import render_json, render_sarif
 
-            print(render_json([], error=message))
+            if args.format == "json":
+                print(render_json([], error=message))
+            else:
+                print(render_sarif([], __version__, error=message))
         return exc.exit_code
     except InterruptedAfterCommit:
         print("pinsync: interrupted after every file was written", file=sys.stderr)

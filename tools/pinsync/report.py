@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import itertools
 import json
 import re
@@ -161,3 +162,167 @@ def render_text(findings: Sequence[Finding], color: bool, fix: FixCommands | Non
             fix = fix or FixCommands()
             lines.append(f"Fix: {fix.lock}   (pins elsewhere: {fix.bump} NAME VERSION)")
     return "\n".join(lines) + "\n"
+
+
+# --- SARIF 2.1.0, for GitHub code scanning and CI dashboards -----------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a finding kind means and what to do about it: one SARIF rule per kind."""
+
+    summary: str
+    help: str
+
+
+RULES: dict[Kind, Rule] = {
+    "stale-lock": Rule(
+        "A lock does not satisfy its sources",
+        "A requirement of an input is missing from the lock or not met by its pin, or "
+        "the lock pins a top-level package no input asks for. Run `nox -s lock`.",
+    ),
+    "constraint-violated": Rule(
+        "A lock breaks a -c constraint",
+        "Recompile the lock (`nox -s lock`) or relax the constraint file.",
+    ),
+    "out-of-date": Rule(
+        "A lock is not what `lock` would write",
+        "It was edited by hand, or its inputs or options changed since it was written. "
+        "Run `nox -s lock`.",
+    ),
+    "dockerfile-pin": Rule(
+        "A Dockerfile installs another version than the lock",
+        "Match the lock's version, or move both with `nox -s bump -- NAME VERSION`.",
+    ),
+    "co-installed-conflict": Rule(
+        "Locks installed into one image disagree",
+        "pip refuses them in one command, or the later install wins. Run `nox -s lock`, "
+        "which resolves locks installed together as one group.",
+    ),
+    "layers-disagree": Rule(
+        "A lock and a layer it includes disagree",
+        "Run `nox -s lock`: the layers are resolved together and end up agreeing.",
+    ),
+    "wrong-python": Rule(
+        "A lock for a Python not installed here",
+        "It was checked against its sources but not re-resolved: install that Python.",
+    ),
+    "unverified": Rule(
+        "A lock checked without re-resolving it",
+        "It has no pinsync stamp (or only inferred options). Run `nox -s lock -- --force` "
+        "to stamp it, or check without --offline.",
+    ),
+    "annotations-differ": Rule(
+        "A lock's header or annotations differ from a fresh compile",
+        "Its pins are right. Run `nox -s lock` to refresh the rest.",
+    ),
+    "omitted-pin": Rule(
+        "A required pin was deleted from a lock after compiling",
+        "Set `omit` for that output if that is intended, or restore the pin.",
+    ),
+    "inferred-options": Rule(
+        "A lock's compile options were read off the lock",
+        "Its header shows only a custom command. Set compile-args for the output if it "
+        "was compiled otherwise.",
+    ),
+    "not-managed": Rule(
+        "A file pinsync does not compile",
+        "A sample .in, or a lock whose sources cannot be found: set inputs for it to manage it.",
+    ),
+    "override": Rule(
+        "A later --no-deps install overrides a lock's pin",
+        "Stated intent, named so that it is seen. If not intended, align the two locks.",
+    ),
+    "pin-site": Rule(
+        "A pin elsewhere matches none of its service's locks",
+        "Match it, or move everything with `nox -s bump -- NAME VERSION`.",
+    ),
+    "bot-incompatible": Rule(
+        "Renovate cannot replay a lock's header",
+        "Renovate's pip-compile manager stops updating this lock. Let the header show a "
+        "plain pip-compile command with options it accepts.",
+    ),
+}
+
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_sarif(findings: Sequence[Finding], version: str, error: str | None = None) -> str:
+    """A SARIF 2.1.0 log: one run, a rule for every kind (so indices never move), and a
+    result per finding with a fingerprint that survives unrelated edits of the file."""
+    kinds = list(RULES)
+    rules = [
+        {
+            "id": kind,
+            "name": "".join(word.capitalize() for word in kind.split("-")),
+            "shortDescription": {"text": RULES[kind].summary},
+            "fullDescription": {"text": RULES[kind].help},
+            "help": {"text": RULES[kind].help},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[_DEFAULT_SEVERITY.get(kind, "error")]},
+        }
+        for kind in kinds
+    ]
+    results = [
+        {
+            "ruleId": f.kind,
+            "ruleIndex": kinds.index(f.kind),
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": max(f.line, 1)},
+                    }
+                }
+            ],
+            # Not the line: a lock rewritten above a finding must keep its identity.
+            "partialFingerprints": {
+                "pinsync/v1": hashlib.sha256(
+                    "\0".join((f.kind, f.file, f.package or "", f.message)).encode()
+                ).hexdigest()[:32]
+            },
+        }
+        for f in findings
+    ]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "pinsync", "version": version, "rules": rules}},
+                "columnKind": "unicodeCodePoints",
+                # A check that could not run (exit 2) says so, rather than "no results".
+                "invocations": [
+                    {
+                        "executionSuccessful": error is None,
+                        **(
+                            {
+                                "toolExecutionNotifications": [
+                                    {"level": "error", "message": {"text": error}}
+                                ]
+                            }
+                            if error is not None
+                            else {}
+                        ),
+                    }
+                ],
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2)
+
+
+_DEFAULT_SEVERITY: dict[Kind, Severity] = {
+    "override": "warning",
+    "omitted-pin": "warning",
+    "layers-disagree": "warning",
+    "wrong-python": "warning",
+    "annotations-differ": "warning",
+    "bot-incompatible": "warning",
+    "unverified": "info",
+    "inferred-options": "info",
+    "not-managed": "info",
+}
