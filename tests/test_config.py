@@ -15,7 +15,7 @@ P = PurePosixPath
 KNOWN_KEYS = (
     "align, compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, "
     "exclude, include, index-credentials-env, jobs, layers-disagree, network-timeout, outputs, "
-    "pin-sites, pip-wrappers, python, site-scopes, skip-sites"
+    "pin-sites, pip-wrappers, pypi-mirror, python, site-scopes, skip-sites"
 )
 
 
@@ -144,6 +144,17 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
             {"compile_args": ["--x"]},
             f"[tool.pinsync]: unknown key 'compile_args' (known: {KNOWN_KEYS})",
             id="underscore-spelling-is-unknown",
+        ),
+        pytest.param(
+            {"pypi-mirror": "https://ci:tok@mirror.example/simple"},
+            "[tool.pinsync] pypi-mirror must carry no credentials; name the variable that "
+            "holds them in index-credentials-env",
+            id="mirror-with-credentials",
+        ),
+        pytest.param(
+            {"pypi-mirror": "mirror.example/simple"},
+            "[tool.pinsync] pypi-mirror must be an http(s) URL of a simple index",
+            id="mirror-not-a-url",
         ),
         pytest.param(
             {"network-timeout": 0},

@@ -20,11 +20,14 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from pathlib import PurePosixPath as P
 
 import pytest
 
 from conftest import Repo
+from pinsync.compiler import sealed_env
 from pinsync.indexes import index_urls, masked
+from pinsync.lockfile import strip_mirror, strip_stamp
 
 PASSWORD = "s3cret-t0ken-XYZ"
 MakeRepo = Callable[[Mapping[str, str]], Repo]
@@ -306,3 +309,61 @@ def test_the_machines_pip_settings_neither_authenticate_nor_leak(
     assert PASSWORD not in report.stdout + report.stderr
     assert json.loads(report.stdout)["ok"] is False
     assert os.environ.get("PIP_INDEX_URL") is None  # the autouse fixture cleared it
+
+
+def test_a_mirror_of_the_public_index_leaves_no_trace_in_the_lock(
+    make_repo: MakeRepo, private_index: PrivateIndex, tmp_path: Path
+) -> None:
+    """Locks made through `pypi-mirror` are the bytes a compile against the public
+    index writes: pip-compile never writes the default index into a lock."""
+    repo = make_repo(
+        {
+            "pyproject.toml": f'[tool.pinsync]\npypi-mirror = "{private_index.url}"\n'
+            'index-credentials-env = "CI_MIRROR_URL"\n',
+            "requirements.in": "requests\n",
+        }
+    )
+    env = {"HOME": str(tmp_path), "CI_MIRROR_URL": private_index.with_credentials()}
+    repo.pinsync("lock", env=env)
+    lock = repo.read("requirements.txt")
+    # What plain pip-compile writes when its index goes unmentioned, as PyPI does.
+    subprocess.run(
+        [sys.executable, "-m", "piptools", "compile", "--quiet", "--no-emit-index-url",
+         "--output-file=expected.txt", "requirements.in"],
+        cwd=repo.path,
+        env={**sealed_env(os.environ, None), "PIP_INDEX_URL": private_index.with_credentials()},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    expected = repo.read("expected.txt").replace(" --no-emit-index-url", "")
+    assert strip_stamp(lock) == expected.replace("expected.txt", "requirements.txt")
+    assert "127.0.0.1" not in lock and "--index-url" not in lock
+    checked = repo.pinsync("check", "--full", env=env, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+HEAD = "#\n#    pip-compile --output-file=a.txt a.in\n#\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            HEAD + "--index-url https://m.example/simple/\n\nsix==1.0\n",
+            HEAD + "six==1.0\n",
+            id="the-only-option-and-its-blank-line",
+        ),
+        pytest.param(
+            HEAD + "--index-url https://m.example/simple\n--find-links wheels\n\nsix==1.0\n",
+            HEAD + "--find-links wheels\n\nsix==1.0\n",
+            id="other-options-keep-the-block",
+        ),
+        pytest.param(
+            HEAD + "--index-url https://other.example/simple/\n\nsix==1.0\n",
+            HEAD + "--index-url https://other.example/simple/\n\nsix==1.0\n",
+            id="another-index-stays",
+        ),
+    ],
+)
+def test_strip_mirror(text: str, expected: str) -> None:
+    assert strip_mirror(P("a.txt"), text, "https://m.example/simple/") == expected

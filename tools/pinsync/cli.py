@@ -74,7 +74,11 @@ def _credentials(repo: Repo) -> Iterator[None]:
     from .indexes import credentials_from_env, netrc_for
 
     found = credentials_from_env(repo.config.index_credentials_env, os.environ)
-    with netrc_for(found, os.environ) as path, network(path, repo.config.network_timeout):
+    config = repo.config
+    with (
+        netrc_for(found, os.environ) as path,
+        network(path, config.network_timeout, config.pypi_mirror),
+    ):
         yield
 
 

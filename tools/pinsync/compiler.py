@@ -32,21 +32,32 @@ _DROPPED = {"CUSTOM_COMPILE_COMMAND"}
 # (see `network`): settings of the whole run, not of one compile.
 _NETRC: list[str] = []
 _TIMEOUT: list[float] = [NETWORK_TIMEOUT]
+_MIRROR: list[str | None] = [None]
 
 
 @contextlib.contextmanager
-def network(netrc_path: Path | None, timeout: float = NETWORK_TIMEOUT) -> Iterator[None]:
-    """Compiles started inside see `netrc_path` as their netrc (pip and uv read NETRC)
-    and give up on an index after `timeout` seconds per request."""
+def network(
+    netrc_path: Path | None, timeout: float = NETWORK_TIMEOUT, mirror: str | None = None
+) -> Iterator[None]:
+    """Compiles started inside see `netrc_path` as their netrc (pip and uv read NETRC),
+    give up on an index after `timeout` seconds per request, and use `mirror` where
+    they would use the public index."""
     if netrc_path is not None:
         _NETRC.append(str(netrc_path))
     _TIMEOUT.append(timeout)
+    _MIRROR.append(mirror)
     try:
         yield
     finally:
+        _MIRROR.pop()
         _TIMEOUT.pop()
         if netrc_path is not None:
             _NETRC.remove(str(netrc_path))
+
+
+def mirror() -> str | None:
+    """The pypi-mirror compiles go through now, if any."""
+    return _MIRROR[-1]
 
 
 def sealed_env(
@@ -63,6 +74,10 @@ def sealed_env(
     env["PIP_RETRIES"] = env["UV_HTTP_RETRIES"] = str(NETWORK_RETRIES)
     if _NETRC:
         env["NETRC"] = _NETRC[-1]  # credentials from index-credentials-env (see indexes)
+    if _MIRROR[-1]:
+        # The lowest-priority way to name an index: a repository's own index-url (in
+        # [tool.pip-tools], an .in line or compile-args) still wins over the mirror.
+        env["PIP_INDEX_URL"] = env["UV_DEFAULT_INDEX"] = _MIRROR[-1]
     if tool == "uv":
         # uv looks for uv.toml under $XDG_CONFIG_HOME/uv and $XDG_CONFIG_DIRS/uv (and
         # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
@@ -169,9 +184,10 @@ def run_compile(
             _RUNNING.discard(proc)
     if proc.returncode != 0:
         why = explain_failure(stderr or stdout, target.python)
-        if indexes and ("is not on the index" in why or "Could not fetch URL" in stderr):
+        urls = (*indexes, *(m for m in [_MIRROR[-1]] if m and not indexes))
+        if urls and ("is not on the index" in why or "Could not fetch URL" in stderr):
             netrc = Path(_NETRC[-1]) if _NETRC else None
-            why = diagnose(indexes, netrc, _TIMEOUT[-1]) or why
+            why = diagnose(urls, netrc, _TIMEOUT[-1]) or why
         raise CompileError(f"{target.output}: {why}")
     if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
         # Without -o uv prints the lock; the author redirected it into the file.

@@ -60,6 +60,9 @@ class Config:
     # their credentials are used, never written; see indexes.py.
     index_credentials_env: tuple[str, ...] = ()
     network_timeout: float = 15.0  # seconds per request to an index, before a retry
+    # A mirror of the public index (same files, another URL) that compiles go through;
+    # locks come out as if made against the public index.
+    pypi_mirror: str | None = None
 
 
 _KEYS = {
@@ -81,6 +84,7 @@ _KEYS = {
     "align",
     "index-credentials-env",
     "network-timeout",
+    "pypi-mirror",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -151,6 +155,16 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         or network_timeout <= 0
     ):
         raise ConfigError("[tool.pinsync] network-timeout must be a positive number of seconds")
+    mirror = table.get("pypi-mirror")
+    if mirror is not None and (
+        not isinstance(mirror, str) or not mirror.startswith(("http://", "https://"))
+    ):
+        raise ConfigError("[tool.pinsync] pypi-mirror must be an http(s) URL of a simple index")
+    if isinstance(mirror, str) and "@" in mirror.split("//", 1)[1].split("/", 1)[0]:
+        raise ConfigError(
+            "[tool.pinsync] pypi-mirror must carry no credentials; name the variable that "
+            "holds them in index-credentials-env"
+        )
     scopes = _table(table, "site-scopes")
     if not all(isinstance(v, str) for v in scopes.values()):
         raise ConfigError("[tool.pinsync] site-scopes must map file globs to directories")
@@ -158,6 +172,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         align=_align(table.get("align", [])),
         index_credentials_env=_one_or_more(table, "index-credentials-env"),
         network_timeout=float(network_timeout),
+        pypi_mirror=mirror,
         compile_timeout=float(timeout),
         site_scopes=tuple((k, PurePosixPath(posixpath.normpath(v))) for k, v in scopes.items()),
         docker_contexts={

@@ -371,6 +371,26 @@ def strip_omitted(path: PurePosixPath, text: str, omit: frozenset[NormalizedName
     return "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
 
 
+def strip_mirror(path: PurePosixPath, text: str, mirror: str | None) -> str:
+    """The lock as a compile against the public index writes it: without the
+    `--index-url` line of the `pypi-mirror` it was made through (pip-compile writes
+    the index it was given, but never the default one), and without the blank line
+    that closed an options block holding nothing else."""
+    if not mirror:
+        return text
+    lines = text.splitlines(keepends=True)
+    for option in parse_requirements(path, text).options:
+        if option.name in ("--index-url", "-i") and (option.value or "").rstrip("/") == (
+            mirror.rstrip("/")
+        ):
+            index = option.line - 1
+            block_ends = index + 1 < len(lines) and not lines[index + 1].strip()
+            alone = index == 0 or lines[index - 1].startswith("#") or not lines[index - 1].strip()
+            del lines[index : index + (2 if block_ends and alone else 1)]
+            break
+    return "".join(lines)
+
+
 def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
     return LockFile(
         path, parse_header(text), parse_stamp(text), parse_requirements(path, text), text

@@ -25,7 +25,15 @@ from .align import (
     seed,
     seed_text,
 )
-from .compiler import CompileRun, find_python, find_uv, run_compile, stop_compiles, toolchain
+from .compiler import (
+    CompileRun,
+    find_python,
+    find_uv,
+    mirror,
+    run_compile,
+    stop_compiles,
+    toolchain,
+)
 from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
 from .indexes import index_urls
@@ -35,6 +43,7 @@ from .lockfile import (
     parse_lockfile,
     pin_changes,
     stamp_state,
+    strip_mirror,
     strip_omitted,
     strip_stamp,
     with_stamp,
@@ -354,7 +363,8 @@ def compile_one(
             else:
                 stage.write(target.output, existing)
         raise
-    new = strip_omitted(target.output, stage.read(target.output) or "", target.omit)
+    compiled = strip_mirror(target.output, stage.read(target.output) or "", mirror())
+    new = strip_omitted(target.output, compiled, target.omit)
     if existing is not None and strip_stamp(existing) == new:
         written = existing
         if stamp is not None or request.restamp:
