@@ -168,11 +168,21 @@ def joint_target(group: AlignGroup, graph: Graph) -> Target:
     )
 
 
+def downstream(group: AlignGroup, graph: Graph) -> frozenset[PurePosixPath]:
+    """Members that read another member's lock (`-c base.txt`): compiled after it and
+    against its pins, so they agree with it by construction. The joint resolution
+    leaves their sources out, since the lock they read is what it is about to decide."""
+    outputs = set(group.outputs)
+    return frozenset(out for out in group.outputs if (set(graph.closure[out]) - {out}) & outputs)
+
+
 def joint_source(group: AlignGroup, graph: Graph) -> str:
-    """`-r` every source of every member, relative to where the joint compile runs."""
+    """`-r` every source of every member (but the downstream ones), relative to where
+    the joint compile runs."""
     cwd = run_dir(graph.targets[group.outputs[0]]).as_posix()
     lines = ["# pinsync: the union of an alignment group, resolved once; never committed"]
-    for out in group.outputs:
+    later = downstream(group, graph)
+    for out in (o for o in group.outputs if o not in later):
         for path in graph.targets[out].inputs:
             line = f"-r {posixpath.relpath(path.as_posix(), cwd)}"
             if line not in lines:

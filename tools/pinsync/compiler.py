@@ -20,6 +20,8 @@ from pathlib import Path
 from .errors import CompileError, InterpreterNotFound
 from .graph import Target
 from .indexes import NETWORK_RETRIES, NETWORK_TIMEOUT, diagnose
+from .workers import Stopped, TimedOut, run_warm
+from .workers import stop as stop_warm
 
 # The user's pip configuration must neither change a resolution nor leak into a
 # lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull. uv reads
@@ -136,6 +138,7 @@ def stop_compiles() -> None:
     for proc in running:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGTERM)
+    stop_warm()
 
 
 def run_compile(
@@ -158,6 +161,45 @@ def run_compile(
     if target.tool == "uv":
         env["UV_PYTHON"] = python  # not echoed in the header, unlike --python
     start = time.perf_counter()
+    try:
+        returncode, stdout, stderr = _run(python, argv, cwd, env, timeout, target.tool)
+    except TimedOut:
+        raise CompileError(
+            f"{target.output}: the compile ran longer than {timeout:.0f} s and was stopped "
+            "(raise compile-timeout in [tool.pinsync] if it needs longer)"
+        ) from None
+    except Stopped:
+        raise CompileError(f"{target.output}: the compile was killed before it finished") from None
+    if returncode != 0:
+        why = explain_failure(stderr or stdout, target.python)
+        urls = (*indexes, *(m for m in [_MIRROR[-1]] if m and not indexes))
+        if urls and ("is not on the index" in why or "Could not fetch URL" in stderr):
+            netrc = Path(_NETRC[-1]) if _NETRC else None
+            why = diagnose(urls, netrc, _TIMEOUT[-1]) or why
+        raise CompileError(f"{target.output}: {why}")
+    if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
+        # Without -o uv prints the lock; the author redirected it into the file.
+        with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(stdout)
+    return CompileRun(time.perf_counter() - start)
+
+
+def _run(
+    python: str,
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    tool: str,
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one compile: warm where it can be (workers.py)."""
+    if tool == "pip-compile":
+        # The server holds what is the same for every compile of the run; each compile
+        # gets its own environment on top (its CUSTOM_COMPILE_COMMAND, say).
+        server_env = sealed_env(os.environ, None)
+        finished = run_warm(python, argv[3:], cwd, server_env, env, timeout)
+        if finished is not None:
+            return finished.returncode, finished.stdout, finished.stderr
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -175,25 +217,11 @@ def run_compile(
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise CompileError(
-            f"{target.output}: the compile ran longer than {timeout:.0f} s and was stopped "
-            "(raise compile-timeout in [tool.pinsync] if it needs longer)"
-        ) from None
+        raise TimedOut from None
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
-    if proc.returncode != 0:
-        why = explain_failure(stderr or stdout, target.python)
-        urls = (*indexes, *(m for m in [_MIRROR[-1]] if m and not indexes))
-        if urls and ("is not on the index" in why or "Could not fetch URL" in stderr):
-            netrc = Path(_NETRC[-1]) if _NETRC else None
-            why = diagnose(urls, netrc, _TIMEOUT[-1]) or why
-        raise CompileError(f"{target.output}: {why}")
-    if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
-        # Without -o uv prints the lock; the author redirected it into the file.
-        with open(root / target.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(stdout)
-    return CompileRun(time.perf_counter() - start)
+    return proc.returncode, stdout, stderr
 
 
 # Greedy up to the last "@" before the path: pip splits credentials there too.

@@ -20,6 +20,7 @@ from .align import (
     AlignGroup,
     by_output,
     disagreeing_requests,
+    downstream,
     joint_source,
     joint_target,
     seed,
@@ -188,6 +189,7 @@ def _shortcut(
     members: Sequence[Target],
     stale: Sequence[Target],
     request: LockRequest,
+    later: frozenset[PurePosixPath],
 ) -> Joint | None:
     """The group's pins without a joint resolution, when it can be had cheaper.
 
@@ -198,6 +200,8 @@ def _shortcut(
     """
     if request.upgrade or request.upgrade_packages or len(stale) == len(members):
         return None
+    if any(t.output in later for t in stale):
+        return None  # it must be compiled against its upstream lock's new pins: below
     fresh = [t for t in members if t not in stale]
     agreed = _agreeing(_pinned(stage, t.output) for t in fresh)
     if agreed is None:
@@ -250,7 +254,8 @@ def resolve_group(
     stale = [t for t in members if not _is_fresh(stage, repo, t, request, upgrades)]
     if not stale:
         return None
-    shortcut = _shortcut(stage, repo, members, stale, request)
+    later = downstream(group, repo.graph)
+    shortcut = _shortcut(stage, repo, members, stale, request, later)
     if shortcut is not None:
         return shortcut
     joint = joint_target(group, repo.graph)
@@ -273,7 +278,8 @@ def resolve_group(
             indexes=_indexes(repo, members[0]),
         )
     except CompileError as exc:
-        _explain_joint_failure(stage, repo, group, members, request, exc)
+        upstream = [t for t in members if t.output not in later]
+        _explain_joint_failure(stage, repo, group, upstream, request, exc)
     return Joint(_pinned(stage, joint.output), {})
 
 
@@ -364,6 +370,10 @@ def compile_one(
                 stage.write(target.output, existing)
         raise
     compiled = strip_mirror(target.output, stage.read(target.output) or "", mirror())
+    # pip makes a relative --find-links of a -c lock absolute, and pip-tools writes it
+    # out: the path is the repository's, as in a plain run there, not the stage's,
+    # which changes every run.
+    compiled = compiled.replace(f"{stage.path}{os.sep}", f"{repo.root}{os.sep}")
     new = strip_omitted(target.output, compiled, target.omit)
     if existing is not None and strip_stamp(existing) == new:
         written = existing
