@@ -148,9 +148,17 @@ class Repo:
 
 
 def wait_for_compile(parent: int, timeout: float = 60) -> None:
-    """Return once a pip-compile runs as a child of process `parent` (a pinsync), so that
-    a signal sent now lands in the middle of a compile, however fast this machine is."""
+    """Return once a pip-compile of pinsync process `parent` runs in its stage, so that
+    a signal sent now lands in the middle of a compile, however fast this machine is.
+
+    A cold compile is a child of `parent`; a warm one is a child of its compile server
+    (workers.py), which idles outside any stage.
+    """
     import time
+
+    def ppid_of(pid: str) -> int:
+        # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,13 +166,15 @@ def wait_for_compile(parent: int, timeout: float = 60) -> None:
             if not entry.name.isdigit():
                 continue
             try:
-                cmdline = (entry / "cmdline").read_bytes()
-                # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces.
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if b"piptools" not in (entry / "cmdline").read_bytes():
+                    continue
+                if "pinsync-stage" not in os.readlink(entry / "cwd"):
+                    continue
+                ppid = ppid_of(entry.name)
+                if ppid == parent or ppid_of(str(ppid)) == parent:
+                    return
             except (OSError, ValueError, IndexError):
                 continue
-            if b"piptools" in cmdline and ppid == parent:
-                return
         time.sleep(0.01)
     raise AssertionError("no pip-compile started")
 
