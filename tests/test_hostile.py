@@ -222,19 +222,27 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
 
 
 def test_runs_with_different_temp_dirs_take_turns(make_repo: MakeRepo, tmp_path: Path) -> None:
+    """The run lock lives in .git, not in the temp dir: a run with a TMPDIR of its own
+    still waits for the one holding it (held here by the test, the way a run holds it,
+    since a warm compile can finish before a second run has even started)."""
+    from filelock import FileLock
+
     repo = make_repo({"a.in": "flask\n"})
     subprocess.run(["git", "init", "-q"], cwd=repo.path, check=True)
-    procs = []
-    for name in ("one", "two"):
-        tmpdir = tmp_path / name
-        tmpdir.mkdir()
-        procs.append(repo.start("lock", tmpdir=tmpdir))
-        if name == "one":
-            wait_for_compile(procs[0].pid)  # the first holds the repository's lock
-    second = procs[1].communicate(timeout=120)[0]
-    procs[0].communicate(timeout=120)
-    assert second.startswith("waiting for another pinsync run"), second
-    assert (repo.path / ".git" / "pinsync.lock").exists()
+    tmpdir = tmp_path / "two"
+    tmpdir.mkdir()
+    held = FileLock(repo.path / ".git" / "pinsync.lock")
+    held.acquire()
+    try:
+        proc = repo.start("lock", tmpdir=tmpdir)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert proc.poll() is None  # still waiting, not done
+    finally:
+        held.release()
+    rest, err = proc.communicate(timeout=120)
+    assert first.startswith("waiting for another pinsync run"), first + rest + err
+    assert proc.returncode == 0 and "a.txt" in rest, rest + err
 
 
 def test_a_compile_that_runs_too_long_is_stopped(make_repo: MakeRepo) -> None:
