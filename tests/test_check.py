@@ -863,3 +863,57 @@ def test_a_check_of_another_directory_hints_at_that_directory(
     assert proc.returncode == 1, proc.stderr
     assert expected in proc.stdout, proc.stdout
     assert "`nox -s lock`" not in proc.stdout and "`python -m pinsync lock`" not in proc.stdout
+
+
+# --- pip-tools versions that disagree on unsafe pins ------------------------------------------
+
+LOCK_WITH_SETUPTOOLS = "six==1.0\n    # via -r a.in\nsetuptools==80.9.0\n    # via zope-interface\n"
+LOCK_WITHOUT = "six==1.0\n    # via -r a.in\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "allow_unsafe", "expected"),
+    [
+        pytest.param(
+            LOCK_WITH_SETUPTOOLS,
+            LOCK_WITHOUT,
+            False,
+            ("annotations-differ", "warning"),
+            id="tools-disagree",
+        ),
+        pytest.param(
+            LOCK_WITHOUT,
+            LOCK_WITH_SETUPTOOLS,
+            False,
+            ("annotations-differ", "warning"),
+            id="tools-disagree-the-other-way",
+        ),
+        pytest.param(
+            LOCK_WITH_SETUPTOOLS,
+            LOCK_WITHOUT,
+            True,
+            ("out-of-date", "error"),
+            id="pinned-on-purpose",
+        ),
+        pytest.param(
+            LOCK_WITH_SETUPTOOLS,
+            LOCK_WITH_SETUPTOOLS.replace("80.9.0", "81.0.0"),
+            False,
+            ("out-of-date", "error"),
+            id="a-version-that-moved-is-drift",
+        ),
+    ],
+)
+def test_unsafe_pins_without_allow_unsafe_are_a_tool_difference(
+    old: str, new: str, allow_unsafe: bool, expected: tuple[str, str]
+) -> None:
+    from pathlib import PurePosixPath
+
+    from pinsync.check import compare_locks
+    from pinsync.lockfile import parse_lockfile
+
+    path = PurePosixPath("a.txt")
+    found = list(
+        compare_locks(path, parse_lockfile(path, old), parse_lockfile(path, new), allow_unsafe)
+    )
+    assert [(f.package, f.kind, f.severity) for f in found] == [("setuptools", *expected)]

@@ -527,7 +527,9 @@ def _fingerprint(entry: Entry) -> tuple[object, ...]:
     return (entry.pinned_version, entry.url, frozenset(entry.hashes), entry.marker, entry.extras)
 
 
-def compare_locks(path: PurePosixPath, old: LockFile, new: LockFile) -> Iterator[Finding]:
+def compare_locks(
+    path: PurePosixPath, old: LockFile, new: LockFile, allow_unsafe: bool = True
+) -> Iterator[Finding]:
     """What pip would install differently from `old` and from a fresh compile `new`."""
     out = path.as_posix()
     a, b = old.pins(), new.pins()
@@ -536,6 +538,22 @@ def compare_locks(path: PurePosixPath, old: LockFile, new: LockFile) -> Iterator
         if before is not None and after is not None and _fingerprint(before) == _fingerprint(after):
             continue
         line = before.line if before else 1
+        if not allow_unsafe and name in UNSAFE and (before is None or after is None):
+            # Without --allow-unsafe, whether pip-tools pins pip or setuptools at all has
+            # changed between its versions (treeherder's lock has setuptools both pinned
+            # and in the unsafe trailer): a difference of tool versions, not of sources.
+            had = "pins it" if before is not None else "leaves it out"
+            yield Finding(
+                out,
+                line,
+                name,
+                "annotations-differ",
+                "warning",
+                f"{name}: {out} {had} but a fresh compile here does not; without "
+                "--allow-unsafe, pip-tools versions disagree on whether to pin it (add "
+                f"--allow-unsafe to pin it on purpose, or run `{FIX_LOCK}`)",
+            )
+            continue
         if before is None:
             assert after is not None
             what = f"missing → {after.pinned_version or after.url}"
@@ -593,7 +611,10 @@ def reresolve(
             old = repo.locks[target.output]
             fresh = stage.read(target.output) or ""
             new = parse_lockfile(target.output, fresh)
-            diffs = list(compare_locks(target.output, old, new))
+            unsafe = "--allow-unsafe" in target.args or bool(
+                repo.config.pip_tools and repo.config.pip_tools.get("allow-unsafe")
+            )
+            diffs = list(compare_locks(target.output, old, new, unsafe))
             findings.extend(diffs)
             if not diffs and strip_stamp(old.text) != strip_stamp(fresh):
                 findings.append(
