@@ -97,6 +97,25 @@ RuntimeError: index https://tok@pypi.corp.example/simple unreachable
 """
 
 
+# pip 26, building mysqlclient without its C library (Open edX's course-discovery,
+# re-resolved against PyPI): the package is named only in the last line.
+PIP26_BUILD_FAILURE = """\
+  error: subprocess-exited-with-error
+
+  \u00d7 Getting requirements to build wheel did not run successfully.
+  \u2502 exit code: 1
+  \u2570\u2500> [31 lines of output]
+      Trying pkg-config --exists mysqlclient
+      Command 'pkg-config --exists mysqlclient' returned non-zero exit status 1.
+      Exception: Can not find valid pkg-config name.
+      Specify MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS env vars manually
+      [end of output]
+
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+pip._internal.exceptions.FailedToPrepareCandidate: Failed to build 'mysqlclient' when getting requirements to build wheel
+"""
+
+
 @pytest.mark.parametrize(
     ("output", "expected"),
     [
@@ -136,6 +155,12 @@ RuntimeError: index https://tok@pypi.corp.example/simple unreachable
             BARE_TRACEBACK,
             "RuntimeError: index https://****@pypi.corp.example/simple unreachable",
             id="traceback-last-line-redacted",
+        ),
+        pytest.param(
+            PIP26_BUILD_FAILURE,
+            "mysqlclient failed to build (getting requirements to build wheel): "
+            "Exception: Can not find valid pkg-config name.",
+            id="pip-26-names-the-package-last",
         ),
         pytest.param("", "pip-compile failed without saying why", id="empty"),
         pytest.param("\n   \n", "pip-compile failed without saying why", id="blank"),

@@ -307,7 +307,11 @@ def _skipped_for_python(lines: Sequence[str], req: str) -> str | None:
 # The box-drawing marks pip and uv put before a failed step and its cause.
 _CROSS = "\u00d7"
 _LAST_BRANCH = "\u2570\u2500\u25b6"
-_BUILD_STEP = re.compile(r"\u00d7 (?P<step>.+?) (?:for|of) (?P<pkg>\S+) did not run successfully")
+_BUILD_STEP = re.compile(
+    r"\u00d7 (?P<step>.+?)(?: (?:for|of) (?P<pkg>\S+))? did not run successfully"
+)
+# pip 26 names the package only in its last line.
+_FAILED_TO_BUILD = re.compile(r"Failed to build '(?P<pkg>[^']+)' when")
 _UV_BUILD = re.compile(r"\u00d7 Failed to (?:build|download and build) `(?P<pkg>[^`]+)`")
 
 
@@ -324,12 +328,18 @@ def _build_failure(lines: Sequence[str]) -> str | None:
                 break
             if not later.startswith(("\u2502", "\u2570->", "exit code")):
                 block.append(later.lstrip("\u2502\u251c\u2570\u2500\u25b6 "))
-        errors = [b for b in block if b.startswith(("ERROR:", "error:")) or "Error:" in b]
+        errors = [
+            b for b in block if b.startswith(("ERROR:", "error:", "Exception:")) or "Error:" in b
+        ]
         reason = errors[0] if errors else (block[-1] if block else "no output")
         if reason.startswith(("ERROR:", "error:")):
             reason = reason.split(":", 1)[1].strip()
         if pip_step is not None:
-            return f"{pip_step['pkg']} failed to build ({pip_step['step']}): {reason}"
+            pkg = pip_step["pkg"] or next(
+                (m["pkg"] for ln in lines[i:] if (m := _FAILED_TO_BUILD.search(ln))), "a package"
+            )
+            step = pip_step["step"][0].lower() + pip_step["step"][1:]
+            return f"{pkg} failed to build ({step}): {reason}"
         assert uv_step is not None
         return f"{uv_step['pkg']} failed to build: {reason}"
     return None
