@@ -4,8 +4,10 @@ Renovate's `pip-compile` manager re-runs the command in a lock's header to refre
 it, and refuses a header it cannot replay; the lock then silently stops getting
 updates. Its rules, from renovatebot/renovate, lib/modules/manager/pip-compile/
 common.ts (`allowedPipOptions`, `optionsWithArguments`, `disallowedPipOptions`,
-`extractHeaderCommand`; read at commit 7a9cee282181ccc5772e387b6b1209484aaf95c9)
-and artifacts.ts (`constructPipCompileCmd`):
+`extractHeaderCommand`; read at commit 7a9cee282181ccc5772e387b6b1209484aaf95c9, and
+the pip-compile list is the same at c2dd4f856f068eeda4c10afc3752c35fe1f6cab1, which
+also has a separate list for uv headers, not checked here) and artifacts.ts
+(`constructPipCompileCmd`):
 
 - a command other than `pip-compile` is a custom command, refused with "Detected
   custom command, header modified or set by CUSTOM_COMPILE_COMMAND";
