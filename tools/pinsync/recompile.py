@@ -222,10 +222,7 @@ def _shortcut(
         except CompileError:
             return None  # said in its own words when compile_one runs it again
         finally:
-            if existing is None:
-                (stage.path / target.output).unlink(missing_ok=True)
-            else:
-                stage.write(target.output, existing)
+            stage.put_back(target.output, existing)
         new = parse_lockfile(target.output, text).pins()
         merged = _agreeing(
             [agreed, {n: e.pinned_version for n, e in new.items() if e.pinned_version}]
@@ -306,10 +303,7 @@ def _explain_joint_failure(
                 indexes=_indexes(repo, target),
             )
         finally:
-            if existing is None:
-                (stage.path / target.output).unlink(missing_ok=True)
-            else:
-                stage.write(target.output, existing)
+            stage.put_back(target.output, existing)
     why = str(exc).split(": ", 1)[-1].rstrip(".")
     asked = disagreeing_requests(group, repo.graph, repo.sources, why)
     detail = f"; the requirements that cannot agree: {', '.join(asked)}" if asked else ""
@@ -364,10 +358,7 @@ def compile_one(
             )
     except BaseException:
         if joint is not None:  # no seed may pass for this lock
-            if existing is None:
-                (stage.path / target.output).unlink(missing_ok=True)
-            else:
-                stage.write(target.output, existing)
+            stage.put_back(target.output, existing)
         raise
     compiled = strip_mirror(target.output, stage.read(target.output) or "", mirror())
     # pip makes a relative --find-links of a -c lock absolute, and pip-tools writes it

@@ -94,6 +94,13 @@ class Stage:
         with open(self.path / rel, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
 
+    def put_back(self, rel: PurePosixPath, text: str | None) -> None:
+        """Leave `rel` as it was before a compile wrote it: `text`, or absent for None."""
+        if text is None:
+            (self.path / rel).unlink(missing_ok=True)
+        else:
+            self.write(rel, text)
+
     def write_scratch(self, rel: PurePosixPath, text: str) -> None:
         """A file that lives only in the stage (a group's joint source): never committed.
 
