@@ -96,6 +96,21 @@ class Repo:
             if p.is_file() and "wheels" not in p.parts and ".git" not in p.parts
         }
 
+    def add_sdist(self, name: str, setup_py: bytes) -> None:
+        """A source distribution NAME-1.0 in `wheels/`, whose setup.py is `setup_py`."""
+        import io
+        import tarfile
+
+        files = {
+            f"{name}-1.0/setup.py": setup_py,
+            f"{name}-1.0/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        }
+        with tarfile.open(self.path / "wheels" / f"{name}-1.0.tar.gz", "w:gz") as tf:
+            for member, data in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+
     def use_wheels(self, wheels: Path) -> None:
         shutil.rmtree(self.path / "wheels", ignore_errors=True)
         shutil.copytree(wheels, self.path / "wheels")

@@ -515,19 +515,8 @@ def test_versions_that_exist_for_another_python_are_not_missing(
 
 
 def test_build_failure_names_the_package_and_its_reason(make_repo: MakeRepo) -> None:
-    import io
-    import tarfile
-
     repo = make_repo({"requirements.in": "flask\nbroken\n"})
-    files = {
-        "broken-1.0/setup.py": b"raise RuntimeError('needs libfoo-dev')\n",
-        "broken-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n",
-    }
-    with tarfile.open(repo.path / "wheels" / "broken-1.0.tar.gz", "w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    repo.add_sdist("broken", b"raise RuntimeError('needs libfoo-dev')\n")
     proc = repo.pinsync("lock", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     # Offline, the build backend itself cannot be installed; that is the reason given.

@@ -64,20 +64,9 @@ def test_no_server_outlives_the_run(make_repo: MakeRepo) -> None:
 def test_a_compile_that_dies_fails_alone_with_one_line(make_repo: MakeRepo) -> None:
     """A build that kills its pip-compile (as a segfault would): that lock fails with a
     plain reason, nothing is written, and the next run works."""
-    import io
-    import tarfile
-
     repo = make_repo({"requirements.in": "flask\ncrasher\n"})
     setup = b"import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-    files = {
-        "crasher-1.0/setup.py": setup,
-        "crasher-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: crasher\nVersion: 1.0\n",
-    }
-    with tarfile.open(repo.path / "wheels" / "crasher-1.0.tar.gz", "w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    repo.add_sdist("crasher", setup)
     before = repo.snapshot()
     proc = repo.pinsync("lock", check=False)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -92,19 +81,8 @@ def test_a_compile_that_dies_fails_alone_with_one_line(make_repo: MakeRepo) -> N
 @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
 def test_a_build_failure_reads_the_same_warm_or_cold(make_repo: MakeRepo, cold: bool) -> None:
     """The build's own subprocesses report their exit codes in a forked child too."""
-    import io
-    import tarfile
-
     repo = make_repo({"requirements.in": "broken\n"})
-    files = {
-        "broken-1.0/setup.py": b"raise RuntimeError('needs libfoo-dev')\n",
-        "broken-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n",
-    }
-    with tarfile.open(repo.path / "wheels" / "broken-1.0.tar.gz", "w:gz") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+    repo.add_sdist("broken", b"raise RuntimeError('needs libfoo-dev')\n")
     env = {"PINSYNC_COLD_COMPILES": "1"} if cold else {}
     proc = repo.pinsync("lock", env=env, check=False)
     assert proc.stderr.startswith(
