@@ -8,9 +8,14 @@ the password reaches no file and no output.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,13 +28,18 @@ from pathlib import Path
 from pathlib import PurePosixPath as P
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from conftest import Repo
-from pinsync.compiler import sealed_env
+from pinsync.compiler import find_uv, sealed_env
 from pinsync.indexes import index_urls, masked
 from pinsync.lockfile import strip_mirror, strip_stamp
 
 PASSWORD = "s3cret-t0ken-XYZ"
+ASK_FOR_CREDENTIALS = (
+    " (set them in ~/.netrc, a keyring, or the variable that index-credentials-env names)"
+)
+TRUST_ITS_CA = "; if it uses a company certificate authority, point SSL_CERT_FILE at its bundle)"
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 
 
@@ -62,9 +72,10 @@ def wait_until_serving(url: str, timeout: float = 30) -> None:
     raise AssertionError(f"pypiserver did not start at {url}")
 
 
-@pytest.fixture
-def private_index(tmp_path: Path, early_wheels: Path) -> Iterator[PrivateIndex]:
-    """pypiserver with HTTP basic auth (user `ci`) on every request, serving the wheels."""
+@contextlib.contextmanager
+def pypiserver(wheels: Path, tmp_path: Path) -> Iterator[tuple[PrivateIndex, int]]:
+    """pypiserver with HTTP basic auth (user `ci`) on every request, serving `wheels`;
+    yields the index and the server's pid."""
     from passlib.apache import HtpasswdFile
 
     htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
@@ -76,7 +87,7 @@ def private_index(tmp_path: Path, early_wheels: Path) -> Iterator[PrivateIndex]:
             sys.executable, "-m", "pypiserver", "run",
             "-i", "127.0.0.1", "-p", str(port),
             "-P", str(tmp_path / "htpasswd"), "-a", "download,list,update",
-            str(early_wheels),
+            str(wheels),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -84,10 +95,44 @@ def private_index(tmp_path: Path, early_wheels: Path) -> Iterator[PrivateIndex]:
     try:
         index = PrivateIndex(f"http://127.0.0.1:{port}/simple/", port)
         wait_until_serving(index.url)
-        yield index
+        yield index, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def private_index(tmp_path: Path, early_wheels: Path) -> Iterator[PrivateIndex]:
+    with pypiserver(early_wheels, tmp_path) as (index, _):
+        yield index
+
+
+def keyring_on_path(home: Path, index: PrivateIndex) -> dict[str, str]:
+    """A `keyring` command that knows the index's password, as `keyring set` would
+    leave it, and the environment that tells pip and uv to ask it."""
+    bin_dir = home / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "keyring"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "args = sys.argv[1:]\n"
+        "words = [a for a in args if not a.startswith('--')]\n"
+        f"if words[:1] != ['get'] or '127.0.0.1:{index.port}' not in words[1]:\n"
+        "    sys.exit(1)\n"
+        f"if '--mode=creds' in args:\n"
+        f"    print(json.dumps({{'username': 'ci', 'password': {PASSWORD!r}}}))\n"
+        f"elif words[2:] == ['ci']:\n"
+        f"    print({PASSWORD!r})\n"
+        "else:\n"
+        "    sys.exit(1)\n"
+    )
+    script.chmod(0o755)
+    return {
+        "HOME": str(home),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PIP_KEYRING_PROVIDER": "subprocess",
+    }
 
 
 def repo_behind(make_repo: MakeRepo, index: PrivateIndex, pinsync_table: str) -> Repo:
@@ -126,6 +171,11 @@ SOURCES = [
         lambda index, home: {"HOME": str(home)},
         id="netrc-in-home",
     ),
+    pytest.param(
+        "",
+        lambda index, home: keyring_on_path(home / "keyring-home", index),
+        id="keyring",
+    ),
 ]
 
 
@@ -162,21 +212,181 @@ def test_lock_check_and_bump_through_a_private_index(
     assert PASSWORD not in written
 
 
-# (what goes wrong, the one line that says so)
+def uv_repo_behind(
+    make_repo: MakeRepo, index: PrivateIndex, pinsync_table: str, user: str = ""
+) -> Repo:
+    """A uv-written lock whose source names the private index (uv reads no
+    [tool.pip-tools]), made by the user with uv and their ~/.netrc. `user` goes into
+    the URL: uv asks a keyring only for a user it knows."""
+    url = index.url.replace("http://", f"http://{user}")
+    repo = make_repo(
+        {
+            "pyproject.toml": f"[tool.pinsync]\n{pinsync_table}",
+            "requirements.in": f"--index-url {url}\nurllib3==1.26.18\n",
+        }
+    )
+    (repo.path / "wheels").rename(repo.path.parent / "unused-wheels")
+    netrc = repo.path.parent / "user.netrc"
+    netrc.write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
+    netrc.chmod(0o600)
+    subprocess.run(
+        [find_uv(), "pip", "compile", "--quiet", "requirements.in", "-o", "requirements.txt"],
+        cwd=repo.path,
+        env={**sealed_env(os.environ, None, "uv"), "NETRC": str(netrc)},
+        check=True,
+        capture_output=True,
+    )
+    netrc.unlink()
+    return repo
+
+
+UV_SOURCES = [
+    *(pytest.param(*source.values, "", id=source.id) for source in SOURCES[:-1]),
+    pytest.param(*SOURCES[-1].values, "ci@", id="keyring-with-the-user-in-the-url"),
+]
+
+
+@pytest.mark.parametrize(("table", "environment", "user"), UV_SOURCES)
+def test_a_uv_lock_through_a_private_index(
+    make_repo: MakeRepo,
+    private_index: PrivateIndex,
+    tmp_path: Path,
+    table: str,
+    environment: Callable[[PrivateIndex, Path], dict[str, str]],
+    user: str,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
+    (home / ".netrc").chmod(0o600)
+    env = {"HOME": str(tmp_path), **environment(private_index, home)}
+    repo = uv_repo_behind(make_repo, private_index, table, user)
+    repo.write({"requirements.in": repo.read("requirements.in").replace("1.26.18", "2.0.3")})
+
+    locked = repo.pinsync("lock", env=env)
+    lock = repo.read("requirements.txt")
+    assert "urllib3==2.0.3" in lock
+    assert "#    uv pip compile requirements.in -o requirements.txt\n" in lock
+    checked = repo.pinsync("check", "--full", env=env, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert PASSWORD not in everything_written(repo, locked.stdout, locked.stderr, checked.stdout)
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        pytest.param(
+            "wrong-password",
+            "answered 403 Forbidden: its credentials were refused" + ASK_FOR_CREDENTIALS,
+            id="wrong-password",
+        ),
+        pytest.param("server-stopped", "is unreachable (Connection refused)", id="server-stopped"),
+    ],
+)
+def test_a_failing_index_under_a_uv_lock_is_named_too(
+    make_repo: MakeRepo, private_index: PrivateIndex, tmp_path: Path, failure: str, message: str
+) -> None:
+    """uv says "not found in the package registry" for both; the index is asked."""
+    repo = uv_repo_behind(make_repo, private_index, 'index-credentials-env = "CI_INDEX"\n')
+    env = {"HOME": str(tmp_path), "CI_INDEX": private_index.with_credentials("wrong")}
+    index_url = private_index.url
+    if failure == "server-stopped":
+        index_url = f"http://127.0.0.1:{free_port()}/simple/"
+        env["CI_INDEX"] = index_url.replace("http://", f"http://ci:{PASSWORD}@")
+    text = f"--index-url {index_url}\nurllib3==2.0.3\n"
+    repo.write({"requirements.in": text})
+    before = repo.snapshot()
+    proc = repo.pinsync("lock", "--quiet", env=env, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == f"pinsync: error: requirements.txt: the index {index_url} {message}\n"
+    assert repo.snapshot() == before
+    assert PASSWORD not in proc.stderr
+
+
+# (what goes wrong, the one line that says so after "the index URL ")
 FAILURES = [
     pytest.param(
         "wrong-password",
-        "answered 403 Forbidden: its credentials were refused",
+        "answered 403 Forbidden: its credentials were refused" + ASK_FOR_CREDENTIALS,
         id="wrong-password",
     ),
     pytest.param(
         "no-credentials",
-        "answered 401 Unauthorized: its credentials are missing",
+        "answered 401 Unauthorized: its credentials are missing" + ASK_FOR_CREDENTIALS,
         id="no-credentials",
     ),
     pytest.param("server-stopped", "is unreachable (Connection refused)", id="server-stopped"),
     pytest.param("never-answers", "did not answer within 1 s", id="server-never-answers"),
+    pytest.param(
+        "untrusted-certificate",
+        "failed TLS verification (unable to get local issuer certificate" + TRUST_ITS_CA,
+        id="untrusted-certificate",
+    ),
 ]
+
+
+@dataclass(frozen=True)
+class TlsIndex:
+    url: str
+    ca: Path  # the company CA's certificate, which signed the server's
+
+
+def company_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key): a private CA, as companies
+    run, that signed a certificate for 127.0.0.1."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make certificates")
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem")
+    )
+    ext = directory / "srv.ext"
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n"
+        "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+    )
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=pinsync test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ]  # fmt: skip
+    for step in steps:
+        subprocess.run([openssl, *map(str, step)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+@pytest.fixture
+def tls_index(tmp_path: Path, early_wheels: Path) -> Iterator[TlsIndex]:
+    """A static PEP 503 index of the wheels over HTTPS, its certificate signed by a
+    private CA that no trust store holds."""
+    ca, cert, key = company_ca_and_server_cert(tmp_path)
+    tree = tmp_path / "tls-tree"
+    for wheel in early_wheels.glob("*.whl"):
+        project = tree / "simple" / canonicalize_name(wheel.name.split("-")[0])
+        project.mkdir(parents=True, exist_ok=True)
+        shutil.copy(wheel, project)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tree))
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield TlsIndex(f"https://127.0.0.1:{server.server_address[1]}/simple/", ca)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def silent_server(port: int, stop: threading.Event) -> None:
@@ -200,6 +410,7 @@ def silent_server(port: int, stop: threading.Event) -> None:
 def test_a_failing_index_is_one_line_naming_it_and_nothing_is_written(
     make_repo: MakeRepo,
     private_index: PrivateIndex,
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     failure: str,
     message: str,
@@ -210,7 +421,6 @@ def test_a_failing_index_is_one_line_naming_it_and_nothing_is_written(
     env = {"HOME": str(tmp_path), "PIP_INDEX_URL": private_index.with_credentials()}
     repo.pinsync("lock", env=env)
     repo.write({"requirements.in": "urllib3==2.0.3\n"})  # the next lock must reach the index
-    before = repo.snapshot()
     stop = threading.Event()
     index_url = private_index.url
     if failure == "wrong-password":
@@ -218,25 +428,126 @@ def test_a_failing_index_is_one_line_naming_it_and_nothing_is_written(
     elif failure == "no-credentials":
         del env["PIP_INDEX_URL"]
     else:
-        port = free_port()
-        index_url = f"http://127.0.0.1:{port}/simple/"
-        text = repo.read("pyproject.toml").replace(private_index.url, index_url)
-        repo.write({"pyproject.toml": text})
-        before = repo.snapshot()
+        if failure == "untrusted-certificate":
+            index_url = request.getfixturevalue("tls_index").url
+        else:
+            index_url = f"http://127.0.0.1:{free_port()}/simple/"
         if failure == "never-answers":
+            port = int(index_url.split(":")[2].split("/")[0])
             threading.Thread(target=silent_server, args=(port, stop), daemon=True).start()
+        repo.write(
+            {"pyproject.toml": repo.read("pyproject.toml").replace(private_index.url, index_url)}
+        )
+    before = repo.snapshot()
     try:
         proc = repo.pinsync("lock", "--quiet", env=env, check=False)  # no progress lines
     finally:
         stop.set()
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr == f"pinsync: error: requirements.txt: the index {index_url} {message}" + (
-        " (set them in ~/.netrc, or in the variable that index-credentials-env names)\n"
-        if "credentials" in message
-        else "\n"
-    )
+    assert proc.stderr == f"pinsync: error: requirements.txt: the index {index_url} {message}\n"
     assert repo.snapshot() == before
     assert PASSWORD not in proc.stdout + proc.stderr and "wrong" not in proc.stderr
+
+
+STOPPER_BACKEND = """\
+import os, signal, socket, time
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    # Stop the index, then wait until it refuses connections.
+    os.kill(int(os.environ["STOP_INDEX_PID"]), signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(os.environ["STOP_INDEX_PORT"])), 1).close()
+        except OSError:
+            break
+        time.sleep(0.1)
+    info = os.path.join(metadata_directory, "stopper-1.0.dist-info")
+    os.makedirs(info)
+    with open(os.path.join(info, "METADATA"), "w") as fh:
+        fh.write("Metadata-Version: 2.1\\nName: stopper\\nVersion: 1.0\\n")
+    return "stopper-1.0.dist-info"
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("a compile needs only the metadata")
+"""
+
+
+def add_stopper_sdist(wheels: Path) -> None:
+    """stopper-1.0.tar.gz, whose in-tree build backend stops the index serving it
+    while pip prepares its metadata: the server goes away in the middle of a run."""
+    import io
+    import tarfile
+
+    files = {
+        "stopper-1.0/pyproject.toml": "[build-system]\nrequires = []\n"
+        'build-backend = "stopper_backend"\nbackend-path = ["."]\n',
+        "stopper-1.0/stopper_backend.py": STOPPER_BACKEND,
+        "stopper-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: stopper\nVersion: 1.0\n",
+    }
+    with tarfile.open(wheels / "stopper-1.0.tar.gz", "w:gz") as tf:
+        for member, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_an_index_that_stops_in_the_middle_of_a_run_writes_nothing(
+    make_repo: MakeRepo, early_wheels: Path, tmp_path: Path
+) -> None:
+    """a.txt compiles while the index is up; b.txt's compile stops it half-way."""
+    served = tmp_path / "served"
+    shutil.copytree(early_wheels, served)
+    add_stopper_sdist(served)
+    with pypiserver(served, tmp_path) as (index, pid):
+        repo = make_repo(
+            {
+                "pyproject.toml": f'[tool.pip-tools]\nindex-url = "{index.url}"\n'
+                '[tool.pinsync]\nindex-credentials-env = "PIP_INDEX_URL"\nnetwork-timeout = 2\n',
+                "a.in": "urllib3==1.26.18\n",
+                "b.in": "-c a.txt\nstopper==1.0\nrequests\n",
+            }
+        )
+        (repo.path / "wheels").rename(repo.path.parent / "unused-wheels")
+        before = repo.snapshot()
+        env = {
+            "HOME": str(tmp_path),
+            "PIP_INDEX_URL": index.with_credentials(),
+            "STOP_INDEX_PID": str(pid),
+            "STOP_INDEX_PORT": str(index.port),
+        }
+        proc = repo.pinsync("lock", "--quiet", env=env, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == (
+        f"pinsync: error: b.txt: the index {index.url} is unreachable (Connection refused)\n"
+    )
+    assert repo.snapshot() == before  # a.txt compiled, and was still not written
+
+
+@pytest.mark.parametrize("trust", ["PIP_CERT", "SSL_CERT_FILE"])
+def test_an_index_behind_a_company_certificate_authority(
+    make_repo: MakeRepo, tls_index: TlsIndex, tmp_path: Path, trust: str
+) -> None:
+    """The CA bundle is the machine's business: it is honoured and never written."""
+    repo = make_repo(
+        {
+            "pyproject.toml": f'[tool.pip-tools]\nindex-url = "{tls_index.url}"\n',
+            "requirements.in": "urllib3==1.26.18\n",
+        }
+    )
+    env = {"HOME": str(tmp_path), trust: str(tls_index.ca)}
+    if trust == "PIP_CERT":
+        # requests lets these two win over pip's --cert, and machines set them.
+        env["REQUESTS_CA_BUNDLE"] = env["CURL_CA_BUNDLE"] = ""
+    locked = repo.pinsync("lock", env=env)
+    assert "urllib3==1.26.18" in repo.read("requirements.txt")
+    checked = repo.pinsync("check", "--full", env=env, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert str(tls_index.ca) not in everything_written(repo, locked.stdout, locked.stderr)
 
 
 def test_a_named_variable_without_credentials_is_refused_masked(

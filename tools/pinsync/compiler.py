@@ -28,6 +28,10 @@ from .workers import stop as stop_warm
 # its own UV_* variables and user/system uv.toml files, sealed the same way.
 _DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
 _DROPPED = {"CUSTOM_COMPILE_COMMAND"}
+# Except the machine's trust and credential settings: which certificate authority
+# and keyring to use decides whether a company index answers, never what resolves.
+TRUST = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_KEYRING_PROVIDER")
+_UV_TRUST = ("UV_KEYRING_PROVIDER", "UV_NATIVE_TLS")
 
 
 # The private netrc file of the run, while one is in use, and the network timeout
@@ -66,7 +70,11 @@ def sealed_env(
     base: Mapping[str, str], custom_command: str | None, tool: str = "pip-compile"
 ) -> dict[str, str]:
     env = {
-        k: v for k, v in base.items() if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED
+        k: v
+        for k, v in base.items()
+        if (not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED)
+        or k in TRUST
+        or k in _UV_TRUST
     }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt
@@ -85,6 +93,12 @@ def sealed_env(
         # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
         env["XDG_CONFIG_HOME"] = env["XDG_CONFIG_DIRS"] = os.devnull
         env["UV_NO_PROGRESS"] = "1"
+        # uv reads neither of pip's variables; the user set them for "my index", so
+        # they hold for uv locks too: its own keyring provider, and its CA bundle.
+        if env.get("PIP_KEYRING_PROVIDER") == "subprocess":
+            env.setdefault("UV_KEYRING_PROVIDER", "subprocess")
+        if "PIP_CERT" in env:
+            env.setdefault("SSL_CERT_FILE", env["PIP_CERT"])
         if custom_command:
             env["UV_CUSTOM_COMPILE_COMMAND"] = custom_command
     elif custom_command:
@@ -173,7 +187,9 @@ def run_compile(
     if returncode != 0:
         why = explain_failure(stderr or stdout, target.python)
         urls = (*indexes, *(m for m in [_MIRROR[-1]] if m and not indexes))
-        if urls and ("is not on the index" in why or "Could not fetch URL" in stderr):
+        if urls:
+            # pip says "no version" and uv "not found in the package registry" for a
+            # refused password, a dead index or an untrusted certificate alike.
             netrc = Path(_NETRC[-1]) if _NETRC else None
             why = diagnose(urls, netrc, _TIMEOUT[-1]) or why
         raise CompileError(f"{target.output}: {why}")

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import netrc
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -161,7 +165,8 @@ def _probe(url: str, netrc_path: Path | None, timeout: float) -> str | None:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        context = _tls_context(os.environ) if parts.scheme == "https" else None
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             response.read(1)
         return None
     except urllib.error.HTTPError as exc:
@@ -169,7 +174,7 @@ def _probe(url: str, netrc_path: Path | None, timeout: float) -> str | None:
             how = "were refused" if auth is not None else "are missing"
             return (
                 f"answered {exc.code} {exc.reason}: its credentials {how} (set them in "
-                "~/.netrc, or in the variable that index-credentials-env names)"
+                "~/.netrc, a keyring, or the variable that index-credentials-env names)"
             )
         if exc.code == 404:
             return None  # a flat index or a server without a root page: not a verdict
@@ -180,15 +185,73 @@ def _probe(url: str, netrc_path: Path | None, timeout: float) -> str | None:
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
             return f"did not answer within {timeout:.0f} s"
+        if isinstance(reason, ssl.SSLError):
+            return _tls_problem(reason)
         text = getattr(reason, "strerror", None) or str(reason)
         return f"is unreachable ({text})"
+    except ssl.SSLError as exc:
+        return _tls_problem(exc)
     except OSError as exc:
         return f"is unreachable ({exc.strerror or exc})"
+
+
+def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """The trust pip's requests session ends up with: REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE win over PIP_CERT (requests merges them in last), else the
+    system's, which SSL_CERT_FILE and SSL_CERT_DIR move."""
+    names = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT")
+    bundle = next((environ[n] for n in names if environ.get(n)), None)
+    context = ssl.create_default_context()
+    if bundle:
+        context.load_verify_locations(cafile=bundle)
+    client = environ.get("PIP_CLIENT_CERT")
+    if client:
+        context.load_cert_chain(client)
+    return context
+
+
+def _tls_problem(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = exc.verify_message or exc.reason or "certificate verify failed"
+        return (
+            f"failed TLS verification ({why}; if it uses a company certificate authority, "
+            "point SSL_CERT_FILE at its bundle)"
+        )
+    return f"failed the TLS handshake ({exc.reason or exc})"
 
 
 def _auth_for(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] | None:
     if parts.username is not None:
         return None  # a masked or literal userinfo is never used to authenticate
+    return _netrc_auth(parts, netrc_path) or _keyring_auth(parts, os.environ)
+
+
+def _keyring_auth(parts: SplitResult, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """What pip's subprocess keyring provider would send: `keyring get` for the index
+    URL, then for its host (pip 26's lookup order, without a user name)."""
+    providers = (environ.get("PIP_KEYRING_PROVIDER"), environ.get("UV_KEYRING_PROVIDER"))
+    cli = shutil.which("keyring", path=environ.get("PATH"))
+    if "subprocess" not in providers or cli is None:
+        return None
+    for service in (_without_userinfo(parts), parts.netloc):
+        try:
+            found = subprocess.run(
+                [cli, "--mode=creds", "--output=json", "get", service],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+                check=False,
+                env={**environ, "PYTHONIOENCODING": "utf-8"},
+            )
+            if found.returncode == 0:
+                data = json.loads(found.stdout)
+                return str(data["username"]), str(data["password"])
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
+def _netrc_auth(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] | None:
     path = netrc_path or _user_netrc(os.environ)
     if path is None or not parts.hostname:
         return None
