@@ -182,6 +182,26 @@ def test_run_measured_reports_exit_code_and_peak_memory(argv: list[str], code: i
         assert run.peak_kib is not None and run.peak_kib > 1024  # an interpreter is > 1 MiB
 
 
+# A parent that lets the kernel reap its child, as the compile server does: wait4's
+# rusage never counts that child, however large it grew.
+UNWAITED_CHILD = """
+import os, signal, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+if os.fork() == 0:
+    held = b"x" * (96 * 1024 * 1024)
+    time.sleep(0.4)
+    os._exit(0)
+time.sleep(0.8)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_run_measured_counts_a_child_nobody_waits_for() -> None:
+    run = run_measured([sys.executable, "-c", UNWAITED_CHILD], Path.cwd(), {})
+    assert run.returncode == 0
+    assert run.peak_kib is not None and run.peak_kib >= 96 * 1024
+
+
 def test_run_steps_stops_at_the_first_failure() -> None:
     steps = [
         [sys.executable, "-c", "print('one')"],

@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from typing import Literal
 
 from bench.wheelhouse import Dist, build_wheelhouse
 from pinsync.cli import add_jobs_option
-from pinsync.compiler import pip_tools_version, sealed_env
+from pinsync.compiler import find_uv, pip_tools_version, sealed_env
 from pinsync.errors import PinsyncError
 from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
@@ -195,12 +196,62 @@ class Run:
     output: str
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _peak_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class TreePeak:
+    """The largest peak RSS of any one process under `pid`, sampled every 20 ms.
+
+    wait4's rusage misses processes that were not reaped by a waiting parent, such as
+    the compiles a fork server forks (it lets the kernel reap them); each process's
+    own high-water mark (VmHWM) does not.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.kib = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        if Path(f"/proc/{pid}/task/{pid}/children").exists():
+            self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            todo = _children(self.pid)
+            while todo:
+                pid = todo.pop()
+                self.kib = max(self.kib, _peak_kib(pid))
+                todo.extend(_children(pid))
+
+    def stop(self) -> int:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return self.kib
+
+
 def run_measured(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
     """Run `argv` and report its wall time and the peak RSS of its largest process."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(argv), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    sampled = TreePeak(proc.pid)
     assert proc.stdout is not None
     output = proc.stdout.read().decode(errors="replace")
     proc.stdout.close()
@@ -209,9 +260,10 @@ def run_measured(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
         # the largest single process of the tree (not a sum over parallel compiles).
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        peak: int | None = usage.ru_maxrss
+        peak: int | None = max(usage.ru_maxrss, sampled.stop())
     else:  # pragma: no cover - Windows has no rusage
         proc.wait()
+        sampled.stop()
         peak = None
     return Run(time.perf_counter() - start, peak, proc.returncode, output)
 
@@ -445,7 +497,7 @@ def run_variant(
             ours,
             theirs,
             "faster",
-            1.6,
+            5.0,
             ("locks byte-identical to plain pip-compile's, stamp aside",),
         )
     )
@@ -561,6 +613,135 @@ def run_variant(
     return rows, detections, locked
 
 
+def uv_steps(syn: Synthetic, hashes: bool) -> list[list[str]]:
+    """A plain `uv pip compile` loop; uv reads no [tool.pip-tools], so the wheelhouse
+    is named on its command line (and so in each lock's header)."""
+    flags = ["--no-index", "--find-links", "wheels", *(["--generate-hashes"] if hashes else [])]
+    return [
+        [find_uv(), "pip", "compile", "--quiet", *flags, src, "-o", _txt(src)]
+        for src in syn.sources
+    ]
+
+
+def run_uv_variant(bench: Bench, syn: Synthetic, hashes: bool) -> Row:
+    """A repository of uv-written locks: `pinsync lock --force` against the uv loop.
+
+    Both start from the same uv-written locks (uv keeps their pins, as pinsync does),
+    and must end with the same bytes.
+    """
+    variant = "hashes" if hashes else "no hashes"
+    steps = uv_steps(syn, hashes)
+    uv_env = sealed_env(bench.env, None, "uv")
+    locked = bench.copy(syn.root)
+    if (run := run_steps(steps, locked, uv_env)).returncode != 0:
+        raise BenchFailure(f"uv pip compile failed:\n{run.output[-2000:]}")
+    # The tree is now a uv repository; its alignment is turned off so that both sides
+    # compile each lock once from its own sources (aligning is what the other rows
+    # measure, and uv has no joint resolution to compare with).
+    with (locked / "pyproject.toml").open("a") as fh:
+        fh.write("[tool.pinsync]\nalign = false\n")
+    seen: dict[str, dict[str, bytes]] = {}
+
+    def ours() -> Run:
+        root = bench.copy(locked)
+        run = bench.pinsync(root, "lock", "--force")
+        seen["ours"] = _locks(root, syn)
+        return run
+
+    def theirs() -> Run:
+        root = bench.copy(locked)
+        run = run_steps(steps, root, uv_env)
+        seen["theirs"] = _locks(root, syn)
+        return run
+
+    mine, loop = bench.interleaved(
+        ("pinsync lock --force (uv locks)", ours), ("uv pip compile loop", theirs)
+    )
+    if any(strip_stamp(v.decode()) != seen["theirs"][k].decode() for k, v in seen["ours"].items()):
+        raise BenchFailure("pinsync lock and the uv pip compile loop wrote different uv locks")
+    return Row(
+        variant,
+        "uv locks, relock all",
+        mine,
+        loop,
+        "within",
+        1.3,
+        ("locks byte-identical to the uv loop's, stamp aside",),
+    )
+
+
+# A small service's requirements, resolved against the public index by `--pypi`.
+PYPI_TREE = {
+    "requirements/base.in": "django>=4.2,<5.1\nrequests\ncelery\npsycopg[binary]\n",
+    "requirements/test.in": "-r base.in\npytest\npytest-django\ncoverage\n",
+    "requirements/dev.in": "-r test.in\nipython\n",
+    "requirements/docs.in": "-c base.txt\nsphinx\n",
+}
+
+
+def run_pypi(bench: Bench) -> tuple[list[Row], list[str]]:
+    """The PyPI tree locked from scratch by pinsync, a pip-compile loop and a uv loop,
+    with an empty cache each run (cold) and with one they all warmed (warm)."""
+    root = bench.work / "pypi-template"
+    for rel, text in PYPI_TREE.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    syn = Synthetic(root, tuple(PYPI_TREE), "requirements/docs.in")
+    rows: list[Row] = []
+    notes: list[str] = []
+    for temperature in ("cold", "warm"):
+        row, more = _pypi_row(bench, syn, temperature)
+        rows.append(row)
+        notes += more
+    return rows, notes
+
+
+def _pypi_row(bench: Bench, syn: Synthetic, temperature: str) -> tuple[Row, list[str]]:
+    warm_cache = bench.work / "pypi-cache"
+    uv_steps = [
+        [find_uv(), "pip", "compile", "--quiet", src, "-o", _txt(src)] for src in syn.sources
+    ]
+
+    def env(base: Mapping[str, str]) -> dict[str, str]:
+        cold = Path(tempfile.mkdtemp(dir=bench.work))  # an empty cache for each cold run
+        return {**base, "XDG_CACHE_HOME": str(warm_cache if temperature == "warm" else cold)}
+
+    uv_env = sealed_env(bench.env, None, "uv")
+    if temperature == "warm":
+        for steps, base in ((bench.compile_steps(syn), bench.env), (uv_steps, uv_env)):
+            _expect("warming the caches", run_steps(steps, bench.copy(syn.root), env(base)), 0)
+    seen: dict[str, dict[str, bytes]] = {}
+
+    def ours() -> Run:
+        tree = bench.copy(syn.root)
+        argv = [sys.executable, "-m", "pinsync", "lock", "--root", str(tree)]
+        run = run_measured(argv, tree, env(bench.pinsync_env))
+        seen["ours"] = _locks(tree, syn)
+        return run
+
+    def pip_loop() -> Run:
+        tree = bench.copy(syn.root)
+        run = run_steps(bench.compile_steps(syn), tree, env(bench.env))
+        seen["pip"] = _locks(tree, syn)
+        return run
+
+    mine, loop = bench.interleaved(
+        (f"pinsync lock ({temperature})", ours), (f"pip-compile loop ({temperature})", pip_loop)
+    )
+    row = Row("PyPI", f"a service's tree, {temperature} caches", mine, loop, "faster", 1.0)
+    notes = []
+    differ = [
+        k for k, v in seen["ours"].items() if strip_stamp(v.decode()) != seen["pip"][k].decode()
+    ]
+    if differ:
+        notes.append(f"PyPI ({temperature}): pinsync's locks differ from the loop's: {differ}")
+    uv_loop = bench.repeated(
+        f"uv loop ({temperature})", lambda: run_steps(uv_steps, bench.copy(syn.root), env(uv_env))
+    )
+    notes.append(f"PyPI, {temperature} caches: a `uv pip compile` loop took {_fmt(uv_loop)}")
+    return row, notes
+
+
 def warm_nox_check(bench: Bench, root: Path) -> Timing:
     """`nox -s check-lock` end to end, its environment already built and current."""
     noxfile = TOOLS.parent / "noxfile.py"
@@ -664,6 +845,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-pcm", action="store_true", help="skip pip-compile-multi")
     p.add_argument("--no-nox", action="store_true", help="skip the warm `nox -s check-lock` figure")
+    p.add_argument("--no-uv", action="store_true", help="skip the uv locks against the uv loop")
+    p.add_argument(
+        "--pypi",
+        action="store_true",
+        help="also lock a small real tree against the public index, cold and warm (needs network)",
+    )
     p.add_argument(
         "--json",
         type=Path,
@@ -738,7 +925,15 @@ def _run(
             )
             new_rows, new_detections, locked = run_variant(bench, shape, wheels, with_pcm)
             rows += new_rows
+            if not args.no_uv:
+                template = write_synthetic(shape, work / f"uv-template-{hashes}", wheels)
+                rows.append(run_uv_variant(bench, template, hashes))
             detections += new_detections
+        if args.pypi:
+            print("== a service's tree against the public index", flush=True)
+            pypi_rows, pypi_notes = run_pypi(bench)
+            rows += pypi_rows
+            notes += pypi_notes
         if not args.no_nox:
             nox_timing = warm_nox_check(bench, locked)
             extra["warm_nox_check_lock"] = asdict(nox_timing)

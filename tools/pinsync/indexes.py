@@ -9,24 +9,21 @@ file. That way no credential is ever on a command line, in a header or in a lock
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
-import netrc
 import os
-import shutil
-import socket
-import ssl
-import subprocess
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import ssl
+
+# urllib.request, ssl, netrc and subprocess are imported where an index is asked or
+# a netrc file written: every command imports this module, few of them need those.
 
 # Bounds on what one index may cost a compile: pip's defaults (15 s, 5 retries per
 # request) let an index that never answers hold a run for many minutes.
@@ -103,6 +100,8 @@ def netrc_for(
     if not credentials:
         yield None
         return
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="pinsync-auth-") as tmp:
         path = Path(tmp) / "netrc"
         user = _user_netrc(environ)
@@ -158,6 +157,12 @@ def diagnose(
 
 
 def _probe(url: str, netrc_path: Path | None, timeout: float) -> str | None:
+    import base64
+    import socket
+    import ssl
+    import urllib.error
+    import urllib.request
+
     parts = urlsplit(url)
     request = urllib.request.Request(_without_userinfo(parts), method="GET")
     auth = _auth_for(parts, netrc_path)
@@ -199,6 +204,8 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
     """The trust pip's requests session ends up with: REQUESTS_CA_BUNDLE or
     CURL_CA_BUNDLE win over PIP_CERT (requests merges them in last), else the
     system's, which SSL_CERT_FILE and SSL_CERT_DIR move."""
+    import ssl
+
     names = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT")
     bundle = next((environ[n] for n in names if environ.get(n)), None)
     context = ssl.create_default_context()
@@ -211,6 +218,8 @@ def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
 
 
 def _tls_problem(exc: ssl.SSLError) -> str:
+    import ssl
+
     if isinstance(exc, ssl.SSLCertVerificationError):
         why = exc.verify_message or exc.reason or "certificate verify failed"
         return (
@@ -229,6 +238,10 @@ def _auth_for(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] | 
 def _keyring_auth(parts: SplitResult, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """What pip's subprocess keyring provider would send: `keyring get` for the index
     URL, then for its host (pip 26's lookup order, without a user name)."""
+    import json
+    import shutil
+    import subprocess
+
     providers = (environ.get("PIP_KEYRING_PROVIDER"), environ.get("UV_KEYRING_PROVIDER"))
     cli = shutil.which("keyring", path=environ.get("PATH"))
     if "subprocess" not in providers or cli is None:
@@ -252,6 +265,8 @@ def _keyring_auth(parts: SplitResult, environ: Mapping[str, str]) -> tuple[str, 
 
 
 def _netrc_auth(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] | None:
+    import netrc
+
     path = netrc_path or _user_netrc(os.environ)
     if path is None or not parts.hostname:
         return None

@@ -31,10 +31,25 @@ from pathlib import Path
 # The server's own code: stdlib and pip-tools only, since it runs in whatever
 # interpreter the lock is compiled for, where pinsync itself may not be importable.
 _SERVER = r"""
-import json, os, runpy, signal, sys, traceback
+import importlib, json, os, runpy, signal, sys, traceback
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished children
 import piptools
 import piptools.scripts.compile  # the imports every compile would otherwise pay for
+# What each compile would still do for itself, done once before the forks: the
+# modules pip imports only while it runs, and pip's User-Agent, which it caches but
+# builds by running `rustc --version` (tens of ms). Both depend only on this
+# interpreter and the server's environment, which every compile shares.
+for name in ("pip._internal.metadata.importlib", "pip._vendor.truststore",
+             "pip._vendor.distro", "piptools.scripts.sync", "argparse"):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        pass
+try:
+    from pip._internal.network.session import user_agent
+    user_agent()
+except Exception:
+    pass
 MAIN = os.path.join(os.path.dirname(piptools.__file__), "__main__.py")
 channel = sys.stdout
 channel.write("ready\n")
@@ -172,6 +187,15 @@ def _server(python: str, env: Mapping[str, str]) -> ForkServer | None:
             except OSError:
                 _SERVERS[key] = None  # compiles for this Python run cold, as before
         return _SERVERS[key]
+
+
+def prestart(python: str, env: Mapping[str, str]) -> None:
+    """Start the server for `python` in the background, so that importing pip-tools
+    overlaps with the run's own work; the first compile waits for it if need be."""
+    if available():
+        threading.Thread(
+            target=_server, args=(python, dict(env)), name="pinsync-server-start", daemon=True
+        ).start()
 
 
 def run_warm(
