@@ -197,11 +197,18 @@ class Run:
 
 
 def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (pinsync starts compiles from threads)."""
+    found: list[int] = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return []
-    return [int(c) for c in text.split()]
+        return found
+    for task in tasks:
+        try:
+            found.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
 
 
 def _peak_kib(pid: int) -> int:
@@ -614,9 +621,8 @@ def run_variant(
 
 
 def uv_steps(syn: Synthetic, hashes: bool) -> list[list[str]]:
-    """A plain `uv pip compile` loop; uv reads no [tool.pip-tools], so the wheelhouse
-    is named on its command line (and so in each lock's header)."""
-    flags = ["--no-index", "--find-links", "wheels", *(["--generate-hashes"] if hashes else [])]
+    """A plain `uv pip compile` loop over the tree."""
+    flags = ["--generate-hashes"] if hashes else []
     return [
         [find_uv(), "pip", "compile", "--quiet", *flags, src, "-o", _txt(src)]
         for src in syn.sources
@@ -633,13 +639,15 @@ def run_uv_variant(bench: Bench, syn: Synthetic, hashes: bool) -> Row:
     steps = uv_steps(syn, hashes)
     uv_env = sealed_env(bench.env, None, "uv")
     locked = bench.copy(syn.root)
+    # uv reads no [tool.pip-tools] and writes no --find-links into its header: a uv
+    # repository keeps the wheelhouse in [tool.uv.pip], which both sides then read.
+    # Alignment is off so that both compile each lock once from its own sources
+    # (aligning is what the other rows measure; uv has no joint resolution).
+    with (locked / "pyproject.toml").open("a") as fh:
+        fh.write('[tool.uv.pip]\nno-index = true\nfind-links = ["wheels"]\n')
+        fh.write("[tool.pinsync]\nalign = false\n")
     if (run := run_steps(steps, locked, uv_env)).returncode != 0:
         raise BenchFailure(f"uv pip compile failed:\n{run.output[-2000:]}")
-    # The tree is now a uv repository; its alignment is turned off so that both sides
-    # compile each lock once from its own sources (aligning is what the other rows
-    # measure, and uv has no joint resolution to compare with).
-    with (locked / "pyproject.toml").open("a") as fh:
-        fh.write("[tool.pinsync]\nalign = false\n")
     seen: dict[str, dict[str, bytes]] = {}
 
     def ours() -> Run:

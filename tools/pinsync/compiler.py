@@ -21,7 +21,6 @@ from .errors import CompileError, InterpreterNotFound
 from .graph import Target
 from .indexes import NETWORK_RETRIES, NETWORK_TIMEOUT, diagnose
 from .workers import Stopped, TimedOut, run_warm
-from .workers import prestart as prestart_warm
 from .workers import stop as stop_warm
 
 # The user's pip configuration must neither change a resolution nor leak into a
@@ -154,11 +153,6 @@ def stop_compiles() -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGTERM)
     stop_warm()
-
-
-def prestart(python: str) -> None:
-    """Get the warm compiles of `python` ready in the background (see workers)."""
-    prestart_warm(python, sealed_env(os.environ, None))
 
 
 def run_compile(

@@ -31,7 +31,6 @@ from .compiler import (
     find_python,
     find_uv,
     mirror,
-    prestart,
     run_compile,
     stop_compiles,
     toolchain,
@@ -424,18 +423,6 @@ def compile_targets(
             find_python(target.python)
         except InterpreterNotFound as exc:
             results[target.output] = Outcome(target.output, "failed", 0, 0.0, str(exc))
-    # Importing pip-tools in the compile server can overlap with reading the stage
-    # when something is stale already (what a compile makes stale is not, yet).
-    started: set[str] = set()
-    for target in order:
-        if (
-            target.output not in results
-            and target.tool == "pip-compile"
-            and target.python not in started
-            and not _is_fresh(stage, repo, target, request, upgrades)
-        ):
-            started.add(target.python)
-            prestart(find_python(target.python))
     for out in repo.graph.dependents(results) - results.keys():
         if out in selected:
             why = "not compiled: it reads an output that could not be compiled"

@@ -189,15 +189,6 @@ def _server(python: str, env: Mapping[str, str]) -> ForkServer | None:
         return _SERVERS[key]
 
 
-def prestart(python: str, env: Mapping[str, str]) -> None:
-    """Start the server for `python` in the background, so that importing pip-tools
-    overlaps with the run's own work; the first compile waits for it if need be."""
-    if available():
-        threading.Thread(
-            target=_server, args=(python, dict(env)), name="pinsync-server-start", daemon=True
-        ).start()
-
-
 def run_warm(
     python: str,
     argv: Sequence[str],
