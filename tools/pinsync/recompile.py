@@ -190,15 +190,19 @@ def _shortcut(
     stale: Sequence[Target],
     request: LockRequest,
     later: frozenset[PurePosixPath],
+    jobs: int,
 ) -> Joint | None:
     """The group's pins without a joint resolution, when it can be had cheaper.
 
-    When only some locks of a group changed (one leaf edited, the usual case), the
-    rest already agree: compile each changed lock starting from their pins, and if
-    every result still agrees with them, that is the group's joint result. The joint
-    resolution, which reads every source of the group, runs only when they do not.
+    Compile each stale lock on its own, starting from its own pins and those the
+    fresh locks agree on: when only one leaf was edited (the usual case) that is one
+    compile, and when every lock is stale (a first lock, `--force`) the layers of a
+    tree whose layers never cap each other agree anyway. If every result agrees,
+    that is the group's joint result; the joint resolution, which reads every source
+    of the group, runs only when they do not. They compile in parallel, `jobs` at a
+    time.
     """
-    if request.upgrade or request.upgrade_packages or len(stale) == len(members):
+    if request.upgrade or request.upgrade_packages:
         return None
     if any(t.output in later for t in stale):
         return None  # it must be compiled against its upstream lock's new pins: below
@@ -206,10 +210,11 @@ def _shortcut(
     agreed = _agreeing(_pinned(stage, t.output) for t in fresh)
     if agreed is None:
         return None
-    compiled: dict[PurePosixPath, tuple[str, float]] = {}
-    for target in stale:
+    start = agreed
+
+    def alone(target: Target) -> tuple[str, float] | None:
         existing = stage.read(target.output)
-        stage.write(target.output, seed_text({**_pinned(stage, target.output), **agreed}))
+        stage.write(target.output, seed_text({**_pinned(stage, target.output), **start}))
         try:
             run = run_compile(
                 stage.path,
@@ -218,19 +223,26 @@ def _shortcut(
                 timeout=repo.config.compile_timeout,
                 indexes=_indexes(repo, target),
             )
-            text = stage.read(target.output) or ""
+            return stage.read(target.output) or "", run.seconds
         except CompileError:
             return None  # said in its own words when compile_one runs it again
         finally:
             stage.put_back(target.output, existing)
-        new = parse_lockfile(target.output, text).pins()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(stale)))) as pool:
+        results = list(pool.map(alone, stale))
+    compiled: dict[PurePosixPath, tuple[str, float]] = {}
+    for target, result in zip(stale, results, strict=True):
+        if result is None:
+            return None
+        new = parse_lockfile(target.output, result[0]).pins()
         merged = _agreeing(
             [agreed, {n: e.pinned_version for n, e in new.items() if e.pinned_version}]
         )
         if merged is None:
             return None
         agreed = merged
-        compiled[target.output] = (text, run.seconds)
+        compiled[target.output] = result
     return Joint(agreed, compiled)
 
 
@@ -241,6 +253,7 @@ def resolve_group(
     selected: frozenset[PurePosixPath],
     request: LockRequest,
     upgrades: frozenset[NormalizedName],
+    jobs: int = 1,
 ) -> Joint | None:
     """The joint pins of `group`, or None when every lock of it is fresh.
 
@@ -252,7 +265,7 @@ def resolve_group(
     if not stale:
         return None
     later = downstream(group, repo.graph)
-    shortcut = _shortcut(stage, repo, members, stale, request, later)
+    shortcut = _shortcut(stage, repo, members, stale, request, later, jobs)
     if shortcut is not None:
         return shortcut
     joint = joint_target(group, repo.graph)
@@ -406,7 +419,9 @@ def compile_targets(
             if group is None:
                 return compile_one(stage, repo, target, request, upgrades)
             if group.key not in joints:  # the first selected member; the rest wait for it
-                joints[group.key] = resolve_group(stage, repo, group, selected, request, upgrades)
+                joints[group.key] = resolve_group(
+                    stage, repo, group, selected, request, upgrades, jobs
+                )
             return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
         finally:
             if in_flight is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 # The server's own code: stdlib and pip-tools only, since it runs in whatever
 # interpreter the lock is compiled for, where pinsync itself may not be importable.
 _SERVER = r"""
-import importlib, json, os, runpy, signal, sys, traceback
+import gc, importlib, json, os, runpy, signal, sys, traceback
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished children
 import piptools
 import piptools.scripts.compile  # the imports every compile would otherwise pay for
@@ -51,6 +51,9 @@ try:
 except Exception:
     pass
 MAIN = os.path.join(os.path.dirname(piptools.__file__), "__main__.py")
+# What was imported stays out of every child's garbage collections: they would walk
+# (and so copy, page by page) the whole inherited heap; measured 20% of a compile.
+gc.freeze()
 channel = sys.stdout
 channel.write("ready\n")
 channel.flush()
