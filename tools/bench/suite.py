@@ -468,7 +468,10 @@ def _hand_edit(path: Path) -> str:
 def _new_requirement(lock: Path, names: Sequence[str]) -> str:
     """A package the lock does not pin yet: adding it really changes the resolution."""
     text = lock.read_text()
-    return next(n for n in reversed(names) if f"\n{n}==" not in text)
+    found = next((n for n in reversed(names) if f"\n{n}==" not in text), None)
+    if found is None:
+        raise BenchFailure(f"{lock.name} pins every package already: use more --packages")
+    return found
 
 
 def run_variant(
