@@ -30,8 +30,13 @@ _DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
 _DROPPED = {"CUSTOM_COMPILE_COMMAND"}
 # Except the machine's trust and credential settings: which certificate authority
 # and keyring to use decides whether a company index answers, never what resolves.
-TRUST = ("PIP_CERT", "PIP_CLIENT_CERT", "PIP_KEYRING_PROVIDER")
-_UV_TRUST = ("UV_KEYRING_PROVIDER", "UV_NATIVE_TLS")
+_KEPT = {
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "PIP_KEYRING_PROVIDER",
+    "UV_KEYRING_PROVIDER",
+    "UV_NATIVE_TLS",
+}
 
 
 # The private netrc file of the run, while one is in use, and the network timeout
@@ -72,9 +77,7 @@ def sealed_env(
     env = {
         k: v
         for k, v in base.items()
-        if (not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED)
-        or k in TRUST
-        or k in _UV_TRUST
+        if k in _KEPT or not (k.startswith(_DROPPED_PREFIXES) or k in _DROPPED)
     }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt

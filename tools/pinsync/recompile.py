@@ -177,10 +177,13 @@ def _agreeing(locks: Iterable[Mapping[NormalizedName, str]]) -> JointPins | None
     return out
 
 
-def _pinned(stage: Stage, output: PurePosixPath) -> JointPins:
-    text = stage.read(output)
+def _pins_in(output: PurePosixPath, text: str | None) -> JointPins:
     pins = parse_lockfile(output, text).pins() if text is not None else {}
     return {n: e.pinned_version for n, e in pins.items() if e.pinned_version is not None}
+
+
+def _pinned(stage: Stage, output: PurePosixPath) -> JointPins:
+    return _pins_in(output, stage.read(output))
 
 
 def _shortcut(
@@ -235,10 +238,7 @@ def _shortcut(
     for target, result in zip(stale, results, strict=True):
         if result is None:
             return None
-        new = parse_lockfile(target.output, result[0]).pins()
-        merged = _agreeing(
-            [agreed, {n: e.pinned_version for n, e in new.items() if e.pinned_version}]
-        )
+        merged = _agreeing([agreed, _pins_in(target.output, result[0])])
         if merged is None:
             return None
         agreed = merged
