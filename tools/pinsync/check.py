@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
     from .dockerfile import Dockerfile, RequirementInstall
     from .sites import SitePin
+
+# The files that make a directory a Python project of its own.
+PROJECT_FILES = frozenset({"pyproject.toml", "setup.py", "setup.cfg"})
 
 FIX = FixCommands()  # the defaults; run_check respells them as CheckOptions.fix says
 FIX_LOCK = FIX.lock
@@ -358,12 +361,23 @@ def check_dockerfile(
 # --- other pin sites ----------------------------------------------------------------
 
 
-def _scope(path: PurePosixPath, lock_paths: Iterable[PurePosixPath]) -> PurePosixPath | None:
-    """The service of a file: the nearest directory up from it that holds locks."""
+def _scope(
+    path: PurePosixPath,
+    lock_paths: Iterable[PurePosixPath],
+    projects: Collection[PurePosixPath] = frozenset(),
+) -> PurePosixPath | None:
+    """The service of a file: the nearest directory up from it that holds locks.
+
+    A directory with its own project file (pyproject.toml, setup.py, setup.cfg) is a
+    project of its own: when none of the locks lies inside it, the locks further up
+    belong to other projects of a monorepo, and its pins are none of their business.
+    """
     locks = list(lock_paths)
     for d in (path.parent, *path.parent.parents):
         if any(within(lock, d) for lock in locks):
             return d
+        if d in projects:
+            return None
     return None
 
 
@@ -372,6 +386,7 @@ def check_sites(
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     images: Sequence[Dockerfile] = (),
     scopes: Sequence[tuple[str, PurePosixPath]] = (),
+    projects: Collection[PurePosixPath] = frozenset(),
 ) -> Iterator[Finding]:
     """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
 
@@ -401,7 +416,7 @@ def check_sites(
         pin = site.pin
         # A configured scope wins: a root workflow that deploys one service.
         scope = next((d for glob, d in scopes if matches(pin.file, [glob])), None)
-        scope = scope or _scope(pin.file, versions)
+        scope = scope or _scope(pin.file, versions, projects)
         if scope is None:
             continue
         locked = {
@@ -759,7 +774,8 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)
     sites = repo.sites(None if uv_locks else {n for pins in lock_pins.values() for n in pins})
     if sites:
-        findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes))
+        projects = frozenset(p.parent for p in repo.files if p.name in PROJECT_FILES)
+        findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes, projects))
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve, groups, options.in_flight))

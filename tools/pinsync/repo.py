@@ -299,6 +299,16 @@ def _targets(
     for lock, header in sorted(headers.items()):
         if lock in configured or matches(lock, config.exclude):
             continue
+        if not header.source_args and not header.custom and header.tool == "pip-compile":
+            # `pip-compile` with no source ran where its default source sits; replay it
+            # the same way, so the header keeps naming no source.
+            found = default_source(lock, header.output_arg, on_disk)
+            if found is None:
+                notes.append((lock, _no_default_reason(lock, header)))
+                continue
+            ran_in, source = found
+            add(lock, (join(ran_in, source),), header, Invocation(ran_in, (), header.output_arg))
+            continue
         wants_vias = header.custom or not header.sources
         vias = via_includes(_lock(root, lock, lock_files)) if wants_vias else ()
         if header.source_args:
@@ -352,6 +362,51 @@ def _targets(
             continue
         add(output, (path,), None)
     return targets, notes
+
+
+# pip-tools' DEFAULT_REQUIREMENTS_FILES: what `pip-compile` with no source compiles,
+# the first of them that exists in the directory it runs in.
+DEFAULT_SOURCES = ("requirements.in", "setup.py", "pyproject.toml", "setup.cfg")
+# Its DEFAULT_REQUIREMENTS_OUTPUT_FILE, written beside a metadata file it compiled.
+DEFAULT_OUTPUT = "requirements.txt"
+
+
+def default_output(source: str) -> str:
+    """The output pip-compile derives from its first source when given no --output-file."""
+    name = PurePosixPath(source)
+    if name.name in DEFAULT_SOURCES[1:]:
+        return (name.parent / DEFAULT_OUTPUT).as_posix()
+    return name.with_suffix(".txt").as_posix()
+
+
+def default_source(
+    lock: PurePosixPath, output_arg: str | None, on_disk: Collection[PurePosixPath]
+) -> tuple[PurePosixPath, str] | None:
+    """Where `pip-compile` ran with no source to write `lock`, and the source it chose.
+
+    Without --output-file the output is derived from that source in the same
+    directory, so only the lock's own directory can have produced it.
+    """
+    dirs = [lock.parent] if output_arg is None else _run_dirs(lock)
+    for d in dirs:
+        if output_arg is not None and join(d, output_arg) != lock:
+            continue
+        source = next((s for s in DEFAULT_SOURCES if join(d, s) in on_disk), None)
+        if source is None:
+            continue
+        if output_arg is None and join(d, default_output(source)) != lock:
+            continue
+        return d, source
+    return None
+
+
+def _no_default_reason(lock: PurePosixPath, header: Header) -> str:
+    where = "beside it" if header.output_arg is None else "where it could have run"
+    return (
+        f"not managed: its header runs `{header.command}` with no source, and pip-compile's "
+        f"default ({', '.join(DEFAULT_SOURCES)}) is not {where}; set inputs in "
+        f'[tool.pinsync.outputs."{lock}"] to manage it'
+    )
 
 
 def _plain(output: PurePosixPath, inputs: tuple[PurePosixPath, ...]) -> Invocation:
