@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -162,7 +164,22 @@ class Repo:
         return proc
 
 
-def wait_for_compile(parent: int, timeout: float = 60) -> None:
+@contextlib.contextmanager
+def compile_held(parent: int) -> Iterator[None]:
+    """Inside: a pip-compile of pinsync process `parent` is running and held stopped
+    (SIGSTOP), so that a signal sent to pinsync now lands mid-compile however fast the
+    compiles of this machine are; on leaving, the compile is let go (SIGCONT)."""
+    pid = wait_for_compile(parent)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def wait_for_compile(parent: int, timeout: float = 60) -> int:
     """Return once a pip-compile of pinsync process `parent` runs in its stage, so that
     a signal sent now lands in the middle of a compile, however fast this machine is.
 
@@ -187,7 +204,7 @@ def wait_for_compile(parent: int, timeout: float = 60) -> None:
                     continue
                 ppid = ppid_of(entry.name)
                 if ppid == parent or ppid_of(str(ppid)) == parent:
-                    return
+                    return int(entry.name)
             except (OSError, ValueError, IndexError):
                 continue
         time.sleep(0.01)

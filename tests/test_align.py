@@ -65,8 +65,17 @@ GROUPS = [
     ),
     pytest.param(
         {**TWO_LOCKS, "requirements/dev.in": "-r common.in\nrequests\n"},
+        [],
+        id="includes-the-other-source-two-resolutions",
+    ),
+    pytest.param(
+        {
+            **TWO_LOCKS,
+            "requirements/dev.in": "-r common.in\nrequests\n",
+            **config('layers-disagree = "error"\n'),
+        },
         [{"requirements/dev.txt", "requirements/common.txt"}],
-        id="includes-the-other-source",
+        id="includes-the-other-source-asked-to-agree",
     ),
     pytest.param(
         {**TWO_LOCKS, "requirements/dev.in": "-c common.txt\nrequests\n"},

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, Repo, wait_for_compile
+from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, Repo, compile_held
 from pinsync.reqfile import parse_requirements
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
@@ -553,14 +553,15 @@ def test_ctrl_c_during_bump_changes_nothing(
     before = repo.snapshot()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = repo.start("bump", "mlflow", "3.5.0", tmpdir=tmpdir)
+    proc = repo.start("bump", "mlflow", "3.5.0", "--jobs", "1", tmpdir=tmpdir)
     assert proc.stdout is not None
     if when == "during-a-compile":
-        wait_for_compile(proc.pid)
+        with compile_held(proc.pid):
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     else:
         first = proc.stdout.readline()  # one lock is compiled in the stage, the last is not
         assert first.split()[1:2] == ["updated"], first
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     assert err == "pinsync: interrupted; no file was changed\n"

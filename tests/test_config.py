@@ -90,7 +90,7 @@ KNOWN_KEYS = (
             id="align-groups-normalised",
         ),
         pytest.param(
-            {"python": "3.10", "layers-disagree": "warning"},
+            {"python": "3.10", "layers-disagree": "off"},
             None,
             Config(python="3.10", outputs={}),
             id="python-3-10-stays-a-string",
@@ -200,7 +200,7 @@ def test_parse_config(table: object, pip_tools: object, expected: Config) -> Non
         ),
         pytest.param(
             {"layers-disagree": "fatal"},
-            '[tool.pinsync] layers-disagree must be "warning" or "error"',
+            '[tool.pinsync] layers-disagree must be "off", "warning" or "error"',
             id="layers-disagree-bad-value",
         ),
         pytest.param({"jobs": 0}, "[tool.pinsync] jobs must be a positive integer", id="jobs-zero"),

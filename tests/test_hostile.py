@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, wait_for_compile
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 SECRET = "topsecret-token==9.9.9"
@@ -211,8 +211,8 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
-    wait_for_compile(proc.pid)
-    proc.send_signal(signum)  # to pinsync alone, as a CI runner cancelling a job does
+    with compile_held(proc.pid):
+        proc.send_signal(signum)  # to pinsync alone, as a CI runner cancelling a job does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err == "pinsync: interrupted; no file was changed\n"

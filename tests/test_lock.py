@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import Repo, wait_for_compile
+from conftest import Repo, compile_held
 from pinsync.reqfile import parse_requirements
 
 
@@ -236,9 +236,9 @@ def test_ctrl_c_leaves_only_whole_files_and_no_temporaries(
     before = repo.snapshot()
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    proc = repo.start("lock", tmpdir=tmpdir)
-    wait_for_compile(proc.pid)  # Ctrl-C lands inside a pip-compile
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
+    with compile_held(proc.pid):  # Ctrl-C lands inside a pip-compile
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted; no file was changed" in err

@@ -7,12 +7,19 @@ in sync, no byte changed by `lock`, and the drift that is there reported.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 
 from conftest import Repo
-from test_real_repos import check, kinds, lock_changes_nothing
+from pinsync.compiler import sealed_env
+from test_real_repos import check, kinds, lock_changes_nothing, uv_compile
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 
@@ -117,3 +124,358 @@ def test_a_project_of_its_own_is_not_compared_with_another_projects_lock(
     code, report = check(repo, "--offline")
     assert code == 1
     assert kinds(report, "error") == [("jobs/report/setup.cfg", "flask", "pin-site")]
+
+
+# --- pip-compile-multi: a dialect of its own ---------------------------------------
+
+
+def pip_compile_multi(repo: Repo, *args: str) -> None:
+    """pip-compile-multi as its maintainers run it, against the repository's wheelhouse."""
+    env = {
+        **sealed_env(os.environ, None),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(repo.path / "wheels"),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "pipcompilemulti.cli_v1", "--no-upgrade", "--no-emit-find-links", *args],
+        cwd=repo.path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def pcm_tree(make_repo: MakeRepo) -> Repo:
+    """requirements/{base,test}.in compiled by pip-compile-multi: test.txt starts with
+    `-r base.txt` and leaves out every package that base.txt pins."""
+    repo = make_repo(
+        {
+            "requirements/base.in": "flask\nrequests\n",
+            "requirements/test.in": "-r base.in\npytest\nJinja2>=3.1  # the test client needs it\n",
+        }
+    )
+    pip_compile_multi(repo)
+    return repo
+
+
+def test_pcm_outputs_in_sync_have_no_finding(pcm_tree: Repo) -> None:
+    test_txt = pcm_tree.read("requirements/test.txt")
+    assert test_txt.startswith("# SHA1:") and "\n-r base.txt\n" in test_txt
+    assert "flask==" not in test_txt  # pinned by base.txt, left out here
+    code, report = check(pcm_tree, "--offline")
+    assert code == 0, report
+    assert kinds(report, "error") == kinds(report, "warning") == []
+    lock_changes_nothing(pcm_tree)
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        # What `pip-compile-multi verify` finds: an .in changed since its output.
+        (
+            {"requirements/base.in": "flask\nrequests\nmlflow==3.4.0\n"},
+            [
+                ("requirements/base.txt", None, "out-of-date"),
+                ("requirements/base.txt", "mlflow", "stale-lock"),
+                ("requirements/test.txt", "mlflow", "stale-lock"),
+            ],
+        ),
+        # What verify cannot see: a pin of base.txt edited by hand breaks test.in,
+        # which test.txt installs through its -r line.
+        (
+            {"requirements/base.txt": "jinja2==3.1.0\n"},
+            [("requirements/base.txt", "jinja2", "stale-lock")],
+        ),
+    ],
+    ids=["in-changed", "base-pin-breaks-test-in"],
+)
+def test_pcm_drift_is_found_over_the_closure(
+    pcm_tree: Repo, edits: dict[str, str], expected: list[tuple[str, str | None, str]]
+) -> None:
+    for path, text in edits.items():
+        if path.endswith(".txt"):
+            old = pcm_tree.read(path)
+            line = next(x for x in old.splitlines() if x.startswith("jinja2=="))
+            text = old.replace(line + "\n", "jinja2==3.0.9\n")
+        pcm_tree.write({path: text})
+    code, report = check(pcm_tree, "--offline")
+    assert code == 1
+    assert kinds(report, "error") == expected
+    before = pcm_tree.snapshot()
+    proc = pcm_tree.pinsync("lock", check=False)
+    assert proc.returncode != 0 and "pip-compile-multi --no-upgrade" in proc.stdout + proc.stderr
+    assert pcm_tree.snapshot() == before
+
+
+# --- locks that read locks ---------------------------------------------------------
+
+
+def test_pins_that_only_a_dropped_base_pin_explained_are_stale(make_repo: MakeRepo) -> None:
+    """Open edX's layering: test.in reads the compiled base.txt. base.in drops flask
+    and only base.txt is recompiled: test.txt still carries flask (via -r base.txt)
+    and Jinja2, pinned only for flask."""
+    repo = make_repo(
+        {
+            "requirements/base.in": "flask\nrequests\n",
+            "requirements/test.in": "-r base.txt\npytest\n",
+        }
+    )
+    for name in ("base", "test"):
+        repo.pip_compile("-o", f"requirements/{name}.txt", f"requirements/{name}.in")
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    repo.write({"requirements/base.in": "requests\n"})
+    repo.pip_compile("-o", "requirements/base.txt", "requirements/base.in")
+    code, report = check(repo, "--offline")
+    assert code == 1
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert sorted((f["file"], f["package"]) for f in errors) == [
+        ("requirements/test.txt", "flask"),
+        ("requirements/test.txt", "jinja2"),
+    ]
+    test_txt = repo.read("requirements/test.txt").splitlines()
+    for finding in errors:
+        # Each points at its own pin line.
+        assert test_txt[finding["line"] - 1].startswith(finding["package"] + "==")
+    by_name = {f["package"]: f["message"] for f in errors}
+    assert "top-level requirement of requirements/base.txt" in by_name["flask"]
+    assert "only for flask" in by_name["jinja2"]
+
+
+# --- sources are whatever pip-compile accepts ------------------------------------------
+
+
+def test_txt_sources_are_a_target_like_any_other(make_repo: MakeRepo) -> None:
+    """`pip-compile --output-file=x-lock.txt requirements-dev.txt requirements-build.txt`."""
+    repo = make_repo({"requirements-dev.txt": "pytest\n", "requirements-build.txt": "flask\n"})
+    repo.pip_compile("--output-file=x-lock.txt", "requirements-dev.txt", "requirements-build.txt")
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert [f["kind"] for f in report["findings"]] == ["unverified"]
+    lock_changes_nothing(repo)
+    repo.write({"requirements-dev.txt": "pytest\nmlflow==2.9.0\n"})
+    code, report = check(repo, "--offline")
+    assert code == 1
+    assert kinds(report, "error") == [("x-lock.txt", "mlflow", "stale-lock")]
+    repo.pinsync("lock")
+    assert "mlflow==2.9.0" in repo.read("x-lock.txt")
+    assert _command(repo.read("x-lock.txt")).endswith(
+        "--output-file=x-lock.txt requirements-build.txt requirements-dev.txt"
+    )
+
+
+def test_custom_header_found_by_its_notes_from_the_lock_directory(make_repo: MakeRepo) -> None:
+    """zero-to-jupyterhub's shape: a workflow runs pip-compile inside images/hub on a
+    hand-written `unfrozen/requirements.txt`; the header names only the workflow."""
+    repo = make_repo(
+        {
+            "images/hub/.pip-tools.toml": JOB_CONFIG,
+            "images/hub/unfrozen/requirements.txt": "flask\n",
+        }
+    )
+    repo.pip_compile(
+        "--output-file=requirements.txt",
+        "unfrozen/requirements.txt",
+        cwd=repo.path / "images/hub",
+        custom="Use the Run workflow button",
+    )
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert kinds(report, "error") == []
+    lock_changes_nothing(repo)
+    repo.write({"images/hub/unfrozen/requirements.txt": "flask>=3\n"})
+    code, report = check(repo, "--offline")
+    assert code == 1
+    assert kinds(report, "error") == [("images/hub/requirements.txt", "flask", "stale-lock")]
+
+
+def test_header_paths_inside_a_container_name_the_repository_files(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """bluebutton's shape: the repository mounted at /code, the lock written to /output."""
+    repo = make_repo({"requirements/requirements.in": "flask\n"})
+    container = tmp_path / "container"
+    shutil.copytree(repo.path, container / "code")
+    (container / "output").mkdir()
+    repo.pip_compile(
+        f"--output-file={container}/output/requirements.txt",
+        f"{container}/code/requirements/requirements.in",
+        cwd=container / "code",
+    )
+    lock = (container / "output/requirements.txt").read_text()
+    repo.write({"requirements/requirements.txt": lock})
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert [f["kind"] for f in report["findings"]] == ["unverified"]
+    repo.write({"requirements/requirements.in": "flask\nmlflow==2.9.0\n"})
+    code, report = check(repo, "--offline")
+    assert kinds(report, "error") == [("requirements/requirements.txt", "mlflow", "stale-lock")]
+    repo.pinsync("lock")
+    relocked = repo.read("requirements/requirements.txt")
+    assert "mlflow==2.9.0" in relocked
+    # The header line is the team's, paths and all; nothing was written in the container.
+    assert _command(relocked) == _command(lock)
+    assert (container / "output/requirements.txt").read_text() == lock
+
+
+@pytest.mark.parametrize(
+    ("header_command", "files", "reason"),
+    [
+        (
+            "pip-compile --output-file=requirements.txt requirements-dev.txt",
+            {},
+            "its header names requirements-dev.txt, which does not exist",
+        ),
+        (
+            "pip-compile --output-file=/out/requirements.txt /code/nope/requirements.in",
+            {},
+            "its header names paths inside a container (/code/nope/requirements.in)",
+        ),
+        (
+            "./scripts/freeze.sh",
+            {},
+            "`./scripts/freeze.sh` names no source, and neither its `# via -r` notes",
+        ),
+    ],
+    ids=["missing-source", "container-path-not-in-repo", "custom-command-no-notes"],
+)
+def test_an_unmanaged_lock_says_which_rule_failed(
+    make_repo: MakeRepo, header_command: str, files: dict[str, str], reason: str
+) -> None:
+    header = (
+        "#\n# This file is autogenerated by pip-compile with Python 3.11\n"
+        f"# by the following command:\n#\n#    {header_command}\n#\n"
+    )
+    repo = make_repo({**files, "requirements.txt": header + "flask==2.0.0\n"})
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    [finding] = report["findings"]
+    assert finding["kind"] == "not-managed" and reason in finding["message"], finding
+
+
+# --- one lock that cannot be re-resolved hides nothing else ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("other_in", "code", "other_errors"),
+    [
+        ("requests\n", 2, []),
+        ("requests\nmlflow==2.9.0\n", 1, [("b.txt", "mlflow", "stale-lock")]),
+    ],
+    ids=["nothing-else-wrong-exit-2", "drift-elsewhere-exit-1"],
+)
+def test_a_lock_that_cannot_be_built_here_is_one_finding(
+    make_repo: MakeRepo,
+    tmp_path: Path,
+    other_in: str,
+    code: int,
+    other_errors: list[tuple[str, str | None, str]],
+) -> None:
+    from bench.wheelhouse import Dist, build_wheel
+
+    repo = make_repo({"a.in": "flask\nbroken\n", "b.in": "requests\n"})
+    wheel = build_wheel(Dist("broken", "1.0"), repo.path / "wheels")
+    for name in ("a", "b"):
+        repo.pip_compile(f"--output-file={name}.txt", f"{name}.in")
+    # The team's machine had a wheel; this one has only a source that needs a C library.
+    wheel.unlink()
+    repo.add_sdist("broken", b"raise RuntimeError('needs libfoo-dev')\n")
+    repo.write({"b.in": other_in})
+    proc = repo.pinsync("check", "--format", "json", check=False)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    [not_resolved] = [f for f in report["findings"] if f["kind"] == "not-resolved"]
+    assert not_resolved["file"] == "a.txt"
+    assert "broken failed to build" in not_resolved["message"]
+    others = [k for k in kinds(report, "error") if k[2] != "not-resolved"]
+    # b.txt's drift is all reported (mlflow's own dependencies are missing too).
+    assert {o[0] for o in others} == {o[0] for o in other_errors}
+    assert all(e in others for e in other_errors)
+
+
+# --- markers ----------------------------------------------------------------------------
+
+MARKER_SPLIT_IN = (
+    'urllib3==1.26.18 ; sys_platform == "linux"\nurllib3==2.0.3 ; sys_platform == "darwin"\n'
+)
+
+
+@pytest.mark.parametrize("tool", ["uv-universal", "pip-compile"])
+def test_marker_split_pins_are_checked_per_branch(make_repo: MakeRepo, tool: str) -> None:
+    repo = make_repo({"requirements.in": MARKER_SPLIT_IN})
+    if tool == "uv-universal":
+        # One line per platform: urllib3==1.26.18 for linux, 2.0.3 for darwin.
+        uv_compile(
+            repo, "--universal", "--no-index", "--find-links", "wheels",
+            "-o", "requirements.txt", "requirements.in",
+        )
+    else:
+        # Resolved for this (linux) machine only: the darwin requirement is not in it.
+        repo.pip_compile("-o", "requirements.txt", "requirements.in")
+    lines = [x for x in repo.read("requirements.txt").splitlines() if x.startswith("urllib3")]
+    assert len(lines) == (2 if tool == "uv-universal" else 1), lines
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert kinds(report, "error") == []
+    # Drift on one branch is reported at that branch's line.
+    repo.write({"requirements.in": MARKER_SPLIT_IN.replace("1.26.18", "1.26.17")})
+    code, report = check(repo, "--offline")
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert code == 1 and len(errors) == 1, errors
+    text = repo.read("requirements.txt").splitlines()
+    assert text[errors[0]["line"] - 1].startswith("urllib3==1.26.18")
+
+
+def test_locks_with_any_extension_are_found_by_their_header(make_repo: MakeRepo) -> None:
+    """A Makefile that compiles requirements/*.in to requirements/*.pip."""
+    repo = make_repo(
+        {
+            "requirements/base.in": "flask\n",
+            "requirements/dev.in": "-r base.in\npytest\n",
+            "Makefile": "requirements/%.pip: requirements/%.in\n"
+            "\tpip-compile --output-file=$@ $<\n",
+        }
+    )
+    for name in ("base", "dev"):
+        repo.pip_compile(f"--output-file=requirements/{name}.pip", f"requirements/{name}.in")
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert sorted(f["file"] for f in report["findings"]) == [
+        "requirements/base.pip",
+        "requirements/dev.pip",
+    ]
+    lock_changes_nothing(repo)
+    repo.write({"requirements/dev.in": "-r base.in\npytest\nrequests\n"})
+    code, report = check(repo, "--offline")
+    assert kinds(report, "error") == [("requirements/dev.pip", "requests", "stale-lock")]
+
+
+PYPROJECT_SOURCE = (
+    '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    '[project]\nname = "demo"\nversion = "1.0"\ndependencies = ["flask"]\n'
+    "[project.optional-dependencies]\ndev = [{dev}]\nother = [\"gunicorn==21.2.0\"]\n"
+    "[tool.setuptools]\npy-modules = []\n"
+    '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
+)
+
+
+def test_pyproject_source_with_an_extra(make_repo: MakeRepo) -> None:
+    """`pip-compile --extra=dev pyproject.toml`: its dependencies and that extra's,
+    read offline from [project]; the extra it was not given is none of its business."""
+    repo = make_repo({"pyproject.toml": PYPROJECT_SOURCE.format(dev='"pytest"')})
+    # setuptools comes from the running environment (pip-tools needs it), not the index.
+    repo.pip_compile(
+        "--extra=dev", "--no-build-isolation", "-o", "requirements-dev.txt", "pyproject.toml"
+    )
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert [f["kind"] for f in report["findings"]] == ["unverified"]
+    lock_changes_nothing(repo)
+    repo.write({"pyproject.toml": PYPROJECT_SOURCE.format(dev='"pytest", "requests"')})
+    code, report = check(repo, "--offline")
+    assert kinds(report, "error") == [("requirements-dev.txt", "requests", "stale-lock")]
+    repo.pinsync("lock")
+    assert "requests==2.31.0" in repo.read("requirements-dev.txt")
+    code, report = check(repo, "--offline")
+    assert code == 0, report

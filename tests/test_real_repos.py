@@ -631,6 +631,7 @@ def test_layers_for_different_pythons_may_differ(
 ) -> None:
     table = (
         '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
+        '[tool.pinsync]\nlayers-disagree = "warning"\n'
         f'[tool.pinsync.outputs."all-py.txt"]\ninputs = ["all.in"]\npython = "{python}"\n'
     )
     repo = make_repo(
@@ -647,7 +648,7 @@ def test_layers_for_different_pythons_may_differ(
         }
     )
     code, report = check(repo, "--offline")
-    assert code == 0  # layers-disagree is a warning by default
+    assert code == 0  # layers-disagree is asked for as a warning
     assert (("all-py.txt", "urllib3", "layers-disagree") in kinds(report)) is disagree, report
 
 

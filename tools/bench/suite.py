@@ -512,8 +512,8 @@ def run_variant(
         )
     )
 
-    # 1b. the same lock, its layers aligned (the default), vs alignment turned off: what
-    # the joint resolution of each group costs on a layered repository.
+    # 1b. the same lock, its layers aligned (opted in with layers-disagree), vs alignment
+    # turned off: what the joint resolution of each group costs on a layered repository.
     def unaligned() -> Path:
         root = bench.copy(template.root)
         with (root / "pyproject.toml").open("a") as fh:
@@ -524,6 +524,8 @@ def run_variant(
 
     def aligned() -> Run:
         aligned_roots.append(bench.copy(template.root))
+        with (aligned_roots[-1] / "pyproject.toml").open("a") as fh:
+            fh.write('[tool.pinsync]\nlayers-disagree = "warning"\n')
         return bench.pinsync(aligned_roots[-1], "lock")
 
     ours, theirs = bench.interleaved(

@@ -278,7 +278,9 @@ def alignment_groups(
     """The repository's groups: found ones plus `[tool.pinsync] align`, or none if off."""
     if repo.config.align is None:
         return ()
-    links = layer_links(repo.graph)
+    # Layers are separate resolutions in pip-compile's eyes; they are grouped only
+    # where the repository asked layered locks to agree (layers-disagree).
+    links = layer_links(repo.graph) if repo.config.layers_disagree is not None else []
     links += image_links(repo, repo.dockerfiles() if images is None else images)
     links += configured_links(repo.graph, repo.config.align)
     return find_groups(repo.graph, links)

@@ -6,21 +6,18 @@ cannot be vouched for by their stamp are re-resolved, in a stage, never in place
 
 from __future__ import annotations
 
-import platform
-import posixpath
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.utils import InvalidName, NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.utils import NormalizedName
 
 from .align import AlignGroup, alignment_groups, widen
 from .compiler import CURRENT, toolchain
+from .demands import FIX_LOCK, check_sources, installed_pins
 from .discovery import matches, site_kind, within
-from .errors import CompileError, InterpreterNotFound, PinsyncError
+from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
 from .images import InstalledLock, declared_contexts, installed_locks
 from .lockfile import (
@@ -28,9 +25,9 @@ from .lockfile import (
     LockFile,
     inputs_digest,
     parse_lockfile,
+    pcm_fresh,
     stamp_state,
     strip_stamp,
-    via_annotations,
 )
 from .progress import InFlight
 from .repo import Repo
@@ -47,7 +44,6 @@ if TYPE_CHECKING:
 PROJECT_FILES = frozenset({"pyproject.toml", "setup.py", "setup.cfg"})
 
 FIX = FixCommands()  # the defaults; run_check respells them as CheckOptions.fix says
-FIX_LOCK = FIX.lock
 
 
 @dataclass(frozen=True)
@@ -56,179 +52,6 @@ class CheckOptions:
     full: bool = False
     fix: FixCommands = FIX
     in_flight: InFlight | None = None  # shows re-resolutions that take a while
-
-
-# --- what the sources ask for -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Demand:
-    """A requirement or constraint that reaches a lock, with where it was written."""
-
-    entry: Entry
-    file: PurePosixPath
-    constraint: bool
-
-
-def demands(target: Target, sources: Mapping[PurePosixPath, ReqFile]) -> tuple[Demand, ...]:
-    """Requirements reachable through `-r`, and constraints through `-c`, from the inputs."""
-    out: list[Demand] = []
-    seen: set[tuple[PurePosixPath, bool]] = set()
-
-    def visit(path: PurePosixPath, constraint: bool) -> None:
-        if (path, constraint) in seen or path not in sources:
-            return
-        seen.add((path, constraint))
-        parsed = sources[path]
-        out.extend(Demand(e, path, constraint) for e in parsed.entries if e.name or e.url)
-        for inc in parsed.includes:
-            visit(inc.target, constraint or inc.kind == "-c")
-
-    for path in target.inputs:
-        visit(path, False)
-    return tuple(out)
-
-
-def _applies(entry: Entry, python: str) -> bool:
-    """Whether `entry`'s marker holds for the lock's Python (unknown markers count as true)."""
-    if not entry.marker:
-        return True
-    try:
-        marker = Marker(entry.marker)
-        full = platform.python_version() if python == CURRENT else f"{python}.0"
-        env = {"python_version": python, "python_full_version": full}
-        return marker.evaluate(env)
-    except (InvalidMarker, ValueError):
-        return True
-
-
-def _satisfies(entry: Entry, version: str | None) -> bool:
-    if entry.url or version is None or not entry.specifier:
-        return True
-    try:
-        return entry.specifier.contains(Version(version), prereleases=True)
-    except InvalidVersion:
-        return any(s.operator == "===" and s.version == version for s in entry.specifier)
-
-
-def check_sources(
-    target: Target, lock: LockFile, sources: Mapping[PurePosixPath, ReqFile]
-) -> Iterator[Finding]:
-    """Kinds 1 and 2: what the inputs ask for against what the lock pins."""
-    pins = lock.pins()
-    out = target.output.as_posix()
-    asked: set[NormalizedName] = set()
-    noted: set[NormalizedName] | None = None  # every name the `# via` notes mention
-    where_omit = f'[tool.pinsync.outputs."{out}"]'
-    for name in sorted(target.omit & pins.keys()):
-        yield Finding(
-            out,
-            pins[name].line,
-            name,
-            "stale-lock",
-            "error",
-            f"{name}: {where_omit} omits it, but {out} pins {pins[name].pinned_version} "
-            f"({pins[name].pinned_version} → removed); run `{FIX_LOCK}`",
-        )
-    asked_urls: set[str] = set()
-    for demand in demands(target, sources):
-        entry = demand.entry
-        if entry.name is None:
-            # `git+https://…@v0.5.0` with no #egg: pip-compile names it from its metadata.
-            if entry.url and not demand.constraint:
-                asked_urls.add(_url_key(entry.url))
-            continue
-        if not _applies(entry, target.python):
-            continue
-        where = f"{demand.file}:{entry.line}"
-        if not demand.constraint:
-            asked.add(entry.name)
-        pin = pins.get(entry.name)
-        if pin is None:
-            # pip-compile leaves pip and setuptools out unless --allow-unsafe.
-            options = (*target.args, *(lock.header.options if lock.header else ()))
-            unsafe_skipped = entry.name in UNSAFE and "--allow-unsafe" not in options
-            if demand.constraint or unsafe_skipped or entry.name in target.omit:
-                continue
-            if noted is None:
-                noted = _noted_names(lock)
-            if entry.name in noted:
-                # The lock's own annotations name it, so pip-compile did pin it and a
-                # step after it (Open edX's `sed '/^django==/d'`) took it out.
-                yield Finding(
-                    out,
-                    1,
-                    entry.name,
-                    "omitted-pin",
-                    "warning",
-                    f"{entry.name}: {where} requires {entry.text!r} but {out} has no pin for "
-                    f"it, although its `# via` notes still name it: it was deleted after "
-                    f'compiling. If that is intended, declare it: omit = ["{entry.name}"] in '
-                    f"{where_omit}",
-                )
-            else:
-                yield Finding(
-                    out,
-                    1,
-                    entry.name,
-                    "stale-lock",
-                    "error",
-                    f"{entry.name}: {where} requires {entry.text!r} but {out} has no pin for it "
-                    f"(missing → {entry.text}); run `{FIX_LOCK}`",
-                )
-            continue
-        if not _satisfies(entry, pin.pinned_version):
-            kind: Kind = "constraint-violated" if demand.constraint else "stale-lock"
-            what = "constrains" if demand.constraint else "requires"
-            yield Finding(
-                out,
-                pin.line,
-                entry.name,
-                kind,
-                "error",
-                f"{entry.name}: {where} {what} {entry.specifier} but {out} pins "
-                f"{pin.pinned_version} ({pin.pinned_version} → {entry.specifier}); run `{FIX_LOCK}`",
-            )
-    vias = via_annotations(lock)
-    run_dir = target.invocation.cwd.as_posix() if target.invocation else "."
-    # `# via -r` paths are relative to where the compile ran.
-    inputs = {f"-r {posixpath.relpath(p.as_posix(), run_dir)}" for p in sources}
-    for name, pin in pins.items():
-        notes = vias.get(name, ())
-        if name in asked or not notes or (pin.url and _url_key(pin.url) in asked_urls):
-            continue
-        # A constraint asks for nothing; only -r notes make a pin top-level.
-        asks = [n for n in notes if not n.startswith("-c ")]
-        if asks and all(n in inputs for n in asks):
-            yield Finding(
-                out,
-                pin.line,
-                name,
-                "stale-lock",
-                "error",
-                f"{name}: {out} pins {pin.pinned_version or pin.url} as a top-level requirement "
-                f"of {', '.join(n[3:] for n in notes)}, which no longer asks for it "
-                f"({pin.pinned_version or pin.url} → removed); run `{FIX_LOCK}`",
-            )
-
-
-def _url_key(url: str) -> str:
-    """A direct reference without its `#egg=` fragment, which pip-compile drops."""
-    return url.split("#", 1)[0].removeprefix("git+").rstrip("/")
-
-
-def _noted_names(lock: LockFile) -> set[NormalizedName]:
-
-    names: set[NormalizedName] = set()
-    for notes in via_annotations(lock).values():
-        for note in notes:
-            if note.startswith("-"):
-                continue
-            try:
-                names.add(canonicalize_name(note.split()[0], validate=True))
-            except (InvalidName, IndexError):
-                continue
-    return names
 
 
 # --- the stamp ----------------------------------------------------------------
@@ -272,6 +95,73 @@ def check_stamp(
             )
         ]
     return state == "fresh", []
+
+
+def _with_metadata(
+    repo: Repo, target: Target
+) -> tuple[Mapping[PurePosixPath, ReqFile], list[Finding]]:
+    """The sources of `target`, a pyproject.toml input read as pip-compile reads it:
+    its dependencies and the extras its command names."""
+    metadata = [p for p in target.inputs if p.name == "pyproject.toml"]
+    if not metadata:
+        return repo.sources, []
+    from .pyproject import compile_extras, metadata_source
+
+    extras, everything = compile_extras(target.args)
+    sources = dict(repo.sources)
+    notes = []
+    for path in metadata:
+        read = metadata_source(path, repo.read(path), extras, everything)
+        sources[path] = read.requirements
+        if read.unread:
+            out = target.output.as_posix()
+            notes.append(Finding(out, 1, None, "unverified", "info", f"{out}: {read.unread}"))
+    return sources, notes
+
+
+def check_pcm(target: Target, lock: LockFile, repo: Repo, options: CheckOptions) -> list[Finding]:
+    """A pip-compile-multi output: what `pip-compile-multi verify` checks, then more.
+
+    verify compares only the `# SHA1:` line with the `.in`; the lock's closure (its
+    `-r base.txt` pins too) is also held against every requirement of its sources,
+    which finds a base.in moved without its dependents recompiled.
+    """
+    out = target.output.as_posix()
+    source = target.inputs[0]
+    findings: list[Finding] = []
+    sha1 = lock.header.sha1 if lock.header else None
+    if source in repo.sources and not pcm_fresh(sha1, repo.read(source)):
+        findings.append(
+            Finding(
+                out,
+                1,
+                None,
+                "out-of-date",
+                "error",
+                f"{out} was not regenerated after changes in {source} (its `# SHA1:` line "
+                f"no longer matches; `pip-compile-multi verify` fails too); run "
+                "`pip-compile-multi --no-upgrade`",
+            )
+        )
+    installed = installed_pins(repo, lock)
+    fix = "pip-compile-multi --no-upgrade"
+    findings.extend(
+        replace(f, message=f.message.replace(FIX_LOCK, fix))
+        for f in check_sources(target, lock, repo.sources, installed)
+    )
+    if not options.offline:
+        findings.append(
+            Finding(
+                out,
+                1,
+                None,
+                "unverified",
+                "info",
+                f"{out} was written by pip-compile-multi: checked against its `# SHA1:` line "
+                "and its sources over what it installs (its -r files too), not re-resolved",
+            )
+        )
+    return findings
 
 
 # --- Dockerfiles ----------------------------------------------------------------
@@ -474,8 +364,14 @@ def _common(a: PurePosixPath, b: PurePosixPath) -> tuple[str, ...]:
 def check_layers(
     repo: Repo, pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]
 ) -> Iterator[Finding]:
-    """Kind 6: a lock and the lock of a layer it includes with -r pin a package differently."""
-    severity: Severity = repo.config.layers_disagree
+    """Kind 6: a lock and the lock of a layer it includes with -r pin a package differently.
+
+    Only where the repository asks for it (layers-disagree): pip-compile resolves
+    each layer on its own, so two layers that are never installed together may differ.
+    """
+    severity = repo.config.layers_disagree
+    if severity is None:
+        return
     for target in repo.graph.order():
         if target.output not in pins:
             continue
@@ -615,14 +511,30 @@ def reresolve(
     from .stage import Stage
 
     with Stage(repo.root, selected) as stage:
-        request = LockRequest(force=True)
+        request = LockRequest(force=True, keep_going=True)
         outcomes = compile_targets(
             stage, repo, selected, request, lambda _: None, groups, in_flight
         )
+        broken: set[PurePosixPath] = set()
         for outcome in outcomes:
-            if outcome.status == "failed":  # a group whose sources cannot agree
-                raise CompileError(f"{outcome.output}: {outcome.error}")
+            if outcome.status not in ("failed", "skipped"):
+                continue
+            # One lock that cannot be compiled here must not hide what the others show.
+            broken.add(outcome.output)
+            why = (outcome.error or "").removeprefix(f"{outcome.output}: ")
+            findings.append(
+                Finding(
+                    outcome.output.as_posix(),
+                    1,
+                    None,
+                    "not-resolved",
+                    "error",
+                    f"{outcome.output} could not be re-resolved here: {why}",
+                )
+            )
         for target in targets:
+            if target.output in broken:
+                continue
             old = repo.locks[target.output]
             fresh = stage.read(target.output) or ""
             new = parse_lockfile(target.output, fresh)
@@ -751,12 +663,18 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
                     f"set compile-args in {where}",
                 )
             )
+        if target.tool == "pip-compile-multi":
+            findings.extend(check_pcm(target, lock, repo, options))
+            continue
         vouched, stamp_findings = check_stamp(target, lock, repo)
         findings.extend(stamp_findings)
         if not vouched or options.full:
             # A vouched lock is pip-compile's own output for exactly these inputs, so
             # comparing it with them again could only find pip-compile's bugs.
-            findings.extend(check_sources(target, lock, repo.sources))
+            installed = installed_pins(repo, lock) if lock.body.includes else None
+            sources, notes = _with_metadata(repo, target)
+            findings.extend(notes)
+            findings.extend(check_sources(target, lock, sources, installed))
         if (vouched or stamp_findings) and not options.full:
             continue
         why_not = _why_not_reresolved(target, options)

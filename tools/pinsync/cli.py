@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .progress import InFlight
     from .recompile import Outcome
     from .repo import Repo
+    from .report import Finding
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -260,7 +261,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, fix=fix
         )
     sys.stdout.write(redact(out))
-    return 1 if any(f.severity == "error" for f in findings) else 0
+    return exit_code(findings)
+
+
+def exit_code(findings: Sequence[Finding]) -> int:
+    """1 on drift; 2 when the only errors are locks that could not be checked here."""
+    errors = {f.kind for f in findings if f.severity == "error"}
+    if errors - {"not-resolved"}:
+        return 1
+    return 2 if errors else 0
 
 
 def bump_parser() -> argparse.ArgumentParser:

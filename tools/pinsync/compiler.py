@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import CompileError, InterpreterNotFound
 from .graph import Target
-from .indexes import NETWORK_RETRIES, NETWORK_TIMEOUT, diagnose
+from .indexes import NETWORK_RETRIES, NETWORK_TIMEOUT, LockIndexes, diagnose
 from .workers import Stopped, TimedOut, run_warm
 from .workers import stop as stop_warm
 
@@ -166,15 +166,21 @@ def run_compile(
     upgrade_packages: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT,
     indexes: Sequence[str] = (),
+    lock_indexes: LockIndexes | None = None,
 ) -> CompileRun:
     """Run the compile of `target` under `root` (a stage); raise CompileError on failure.
 
     `indexes` are the index URLs the compile uses, asked directly when it fails for
     want of a version, to tell a refused password or a dead index from a missing release.
+    `lock_indexes` are the ones its committed lock names of its own (see indexes.py):
+    handed to pip as its PIP_* variables, which the sealed environment otherwise drops.
     """
     argv = compile_argv(python, target, upgrade, upgrade_packages)
     cwd = root / (target.invocation.cwd if target.invocation else ".")
     env = sealed_env(os.environ, target.custom_command, target.tool)
+    if lock_indexes is not None and target.tool == "pip-compile":
+        env.update(lock_indexes.environment())
+        indexes = (*indexes, *(u for u in lock_indexes.urls() if u not in indexes))
     if target.tool == "uv":
         env["UV_PYTHON"] = python  # not echoed in the header, unlike --python
     start = time.perf_counter()

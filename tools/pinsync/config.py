@@ -38,7 +38,9 @@ class Config:
     outputs: Mapping[PurePosixPath, OutputConfig] | None = None
     dockerfiles: tuple[str, ...] = DEFAULT_DOCKERFILES
     pin_sites: tuple[str, ...] = ()
-    layers_disagree: Severity = "warning"
+    # Layered locks (an .in that -r's another .in) are separate resolutions, which
+    # pip-compile lets disagree; a team that wants them to agree opts in here.
+    layers_disagree: Severity | None = None
     custom_compile_command: str | None = None
     jobs: int | None = None
     compile_timeout: float = 1800.0  # seconds one compile may take before it is stopped
@@ -133,9 +135,9 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
             python=_python(spec, where),
             omit=frozenset(canonicalize_name(n) for n in _strings(spec, "omit", where) or ()),
         )
-    layers = table.get("layers-disagree", "warning")
-    if layers not in ("warning", "error"):
-        raise ConfigError('[tool.pinsync] layers-disagree must be "warning" or "error"')
+    layers = table.get("layers-disagree", "off")
+    if layers not in ("off", "warning", "error"):
+        raise ConfigError('[tool.pinsync] layers-disagree must be "off", "warning" or "error"')
     jobs = table.get("jobs")
     if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise ConfigError("[tool.pinsync] jobs must be a positive integer")
@@ -186,7 +188,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         outputs=outputs,
         dockerfiles=_default(_strings(table, "dockerfiles", "[tool.pinsync]"), DEFAULT_DOCKERFILES),
         pin_sites=_strings(table, "pin-sites", "[tool.pinsync]") or (),
-        layers_disagree=layers,
+        layers_disagree=None if layers == "off" else layers,
         custom_compile_command=command,
         jobs=jobs,
         pip_tools=pip_tools_table,

@@ -35,7 +35,7 @@ class Target:
     args: tuple[str, ...]
     python: str
     custom_command: str | None = None
-    tool: Literal["pip-compile", "uv"] = "pip-compile"
+    tool: Literal["pip-compile", "uv", "pip-compile-multi"] = "pip-compile"
     # None: from the root, `--output-file=OUTPUT INPUTS...`, all relative to the root.
     invocation: Invocation | None = None
     # Packages the team strips after compiling (`omit` in the config).

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .discovery import join, leaves_root, resolves_inside
+from .errors import ConfigError, GraphError
 
 if TYPE_CHECKING:
     import ssl
@@ -278,3 +279,124 @@ def _netrc_auth(parts: SplitResult, netrc_path: Path | None) -> tuple[str, str] 
         return None
     login, _, password = entry
     return login, password or ""
+
+
+# --- the indexes a lock names ---------------------------------------------------------
+
+# The body lines pip-compile writes from the indexes it ran with, and the variable
+# that hands each to pip for one compile: pip writes them into the body exactly as
+# from a pip.conf, and, unlike options on the command line, never into the header.
+LOCK_INDEX_VARIABLES = {
+    "--index-url": "PIP_INDEX_URL",
+    "--extra-index-url": "PIP_EXTRA_INDEX_URL",
+    "--find-links": "PIP_FIND_LINKS",
+    "--trusted-host": "PIP_TRUSTED_HOST",
+}
+
+
+@dataclass(frozen=True)
+class LockIndexes:
+    """Index lines of a committed lock that nothing in the repository writes: the
+    indexes of the pip configuration its team compiled with (a shared pip.conf).
+
+    They are the lock's declaration: each compile of that lock uses them again, so a
+    relocked lock keeps them byte for byte and its private packages keep resolving.
+    """
+
+    lines: tuple[tuple[str, str], ...] = ()  # (option, value), in the lock's order
+
+    def environment(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for name, value in self.lines:
+            var = LOCK_INDEX_VARIABLES[name]
+            if var == "PIP_INDEX_URL":
+                env.setdefault(var, value)  # pip writes one; the first one wins
+            else:
+                # pip reads these variables as whitespace-separated lists.
+                env[var] = f"{env[var]} {value}" if var in env else value
+        return env
+
+    def urls(self) -> tuple[str, ...]:
+        """The index URLs to ask directly when a compile fails (see `diagnose`)."""
+        return tuple(
+            v
+            for n, v in self.lines
+            if n in ("--index-url", "--extra-index-url") and v.startswith(("http://", "https://"))
+        )
+
+    @staticmethod
+    def union(many: Iterable[LockIndexes]) -> LockIndexes:
+        """The lines of all of `many` (a group's joint resolution reads every lock's)."""
+        return LockIndexes(tuple(dict.fromkeys(line for one in many for line in one.lines)))
+
+
+IndexLine = tuple[str, "str | None", int]  # option, value, line number
+
+
+def refuse_passwords(lock: PurePosixPath, lines: Iterable[IndexLine]) -> None:
+    """A lock that names an index with a password in its URL is refused, masked.
+
+    A user alone (`https://token@host`) is fine: pip and uv find its password in
+    netrc or a keyring. A password in a committed file is leaked already, and pinsync
+    uses none from a repository's text.
+    """
+    for name, value, line in lines:
+        if name in LOCK_INDEX_VARIABLES and value and urlsplit(value).password is not None:
+            raise ConfigError(
+                f"{lock}:{line}: {name} {masked(value)} carries a password; name the "
+                "index without it and put the credentials in ~/.netrc, a keyring, or "
+                "the variable index-credentials-env names"
+            )
+
+
+def lock_indexes(
+    lock: PurePosixPath,
+    lines: Iterable[IndexLine],
+    explained: Callable[[str, str], bool],
+    root: Path,
+    run_dir: PurePosixPath,
+) -> LockIndexes:
+    """The index lines of `lock` that its compile must be given, since nothing that
+    `explained` knows about (the repository's own index settings) writes them.
+
+    A local path or file: URL among them must lie inside `root` (a relative one is
+    relative to `run_dir`, where the compile runs, as pip reads it): the repository
+    is untrusted input, and a lock line is not read outside it. Such a line is an
+    error, never silently dropped: dropping it would change the lock and lose what
+    only that index has.
+    """
+    lines = tuple(lines)
+    refuse_passwords(lock, lines)
+    carried: list[tuple[str, str]] = []
+    for name, value, line in lines:
+        if name not in LOCK_INDEX_VARIABLES or not value or explained(name, value):
+            continue
+        if name != "--trusted-host" and not _local_inside(value, root, run_dir):
+            raise GraphError(
+                f"{lock}:{line}: {name} {masked(value)}: outside the repository root; "
+                "pinsync reads nothing there (name an index URL, or a directory inside "
+                "the repository, in the lock or in [tool.pip-tools])"
+            )
+        carried.append((name, value))
+    return LockIndexes(tuple(dict.fromkeys(carried)))
+
+
+def _local_inside(value: str, root: Path, run_dir: PurePosixPath) -> bool:
+    """Whether `value` is a remote URL, or a local path or file: URL inside `root`."""
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme != "file":
+            return True  # on the network, not on this disk
+        if parts.netloc not in ("", "localhost"):
+            return False  # a file on another machine's share: still read from here
+        full = Path(unquote(parts.path))
+    elif value.startswith("~"):
+        return False  # pip expands it to a home directory
+    elif PurePosixPath(value).is_absolute():
+        full = Path(value)
+    else:
+        rel = join(run_dir, value)
+        if leaves_root(rel):
+            return False
+        full = root / rel
+    return resolves_inside(root, full)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Final
@@ -30,7 +30,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from . import toml
 from .edits import version_span
 from .errors import ParseError
-from .reqfile import exact_pin
+from .reqfile import Entry, ReqFile, exact_pin
 from .sites import KeyPath, TextPin, requirement_lists
 
 # A key path into the TOML document: table keys, or array indices for array items.
@@ -304,3 +304,83 @@ def read_pyproject(path: PurePosixPath, text: str) -> PyprojectPins:
             )
         )
     return PyprojectPins(tuple(pins), tuple(others))
+
+
+# --------------------------------------------------------------------------- as a source
+
+
+@dataclass(frozen=True)
+class MetadataSource:
+    """What a pyproject.toml given to pip-compile asks for, read without building it."""
+
+    requirements: ReqFile
+    # Why some of it cannot be read without the build backend (dynamic dependencies),
+    # for one info line; None when the file says it all.
+    unread: str | None
+
+
+def metadata_source(
+    path: PurePosixPath, text: str, extras: Collection[str], all_extras: bool
+) -> MetadataSource:
+    """`[project] dependencies`, plus the optional dependencies of the extras that
+    pip-compile was given (`--extra`, `--all-extras`), as requirement entries.
+
+    A requirement of the project on itself (`demo[test]`) is pip-compile's to expand;
+    it names no pin of its own, so it is left out.
+    """
+    found = _pyproject_entries(path, text)  # invalid TOML: an error with its file:line
+    project = toml.loads(text).get("project")
+    if not isinstance(project, dict):
+        return MetadataSource(ReqFile(path), f"{path} has no [project] table to read offline")
+    own = canonicalize_name(str(project.get("name", "")))
+    wanted = {canonicalize_name(e) for e in extras}
+    dynamic = project.get("dynamic", [])
+    unread = None
+    if isinstance(dynamic, list) and {"dependencies", "optional-dependencies"} & set(dynamic):
+        unread = (
+            f"{path} declares its dependencies dynamic: only its build backend knows them, "
+            "so they are checked by re-resolving, not offline"
+        )
+    entries = []
+    for entry in found:
+        where = entry.where
+        if where.startswith("project.optional-dependencies."):
+            extra = canonicalize_name(where.split(".", 2)[2])
+            if not (all_extras or extra in wanted):
+                continue
+        elif where != "project.dependencies":
+            continue
+        req = entry.requirement
+        name = canonicalize_name(req.name)
+        if name == own:
+            continue
+        entries.append(
+            Entry(
+                name,
+                req.name,
+                req.specifier,
+                frozenset(canonicalize_name(x) for x in req.extras),
+                str(req.marker) if req.marker else None,
+                req.url,
+                False,
+                (),
+                entry.line,
+                entry.line,
+                entry.value,
+            )
+        )
+    return MetadataSource(ReqFile(path, tuple(entries)), unread)
+
+
+def compile_extras(args: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """The extras a pip-compile command line asks for: (`--extra` values, `--all-extras`)."""
+    extras: list[str] = []
+    everything = False
+    it = iter(args)
+    for arg in it:
+        name, sep, value = arg.partition("=")
+        if name == "--extra":
+            extras.extend(v for v in (value if sep else next(it, "")).split(",") if v)
+        elif name == "--all-extras":
+            everything = True
+    return tuple(extras), everything

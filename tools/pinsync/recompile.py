@@ -35,13 +35,23 @@ from .compiler import (
     stop_compiles,
     toolchain,
 )
+from .demands import check_sources, installed_pins
+from .discovery import join, leaves_root
 from .errors import CompileError, InterpreterNotFound, PinsyncError
 from .graph import Target
-from .indexes import index_urls
+from .indexes import (
+    LOCK_INDEX_VARIABLES,
+    LockIndexes,
+    index_urls,
+    lock_indexes,
+    refuse_passwords,
+)
 from .lockfile import (
     PinChange,
     inputs_digest,
+    parse_header,
     parse_lockfile,
+    pcm_fresh,
     pin_changes,
     stamp_state,
     strip_mirror,
@@ -68,6 +78,9 @@ class LockRequest:
     restamp: bool = False
     dry_run: bool = False
     jobs: int | None = None
+    # A compile that fails becomes its outcome, and the rest go on (check); else the
+    # first failure ends the run (lock and bump are all-or-nothing).
+    keep_going: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,81 @@ def _indexes(repo: Repo, target: Target) -> tuple[str, ...]:
         for option in repo.sources[path].options
     ]
     return index_urls(target.args, repo.config.pip_tools, lines)
+
+
+# How the repository's own settings spell the options of LOCK_INDEX_VARIABLES.
+_INDEX_SPELLINGS = {
+    "-i": "--index-url",
+    "-f": "--find-links",
+    **{name: name for name in LOCK_INDEX_VARIABLES},
+}
+
+
+def _explained(repo: Repo, target: Target) -> Callable[[str, str], bool]:
+    """Whether the compile of `target` writes an index line without being told:
+    its options, `[tool.pip-tools]` and the option lines of what it reads do, and
+    what the header's command shows was the command's, which pinsync replaces with
+    the repository's settings (a wheelhouse moved in [tool.pip-tools] leaves no
+    trace of the old one)."""
+    known: set[tuple[str, str]] = set()
+    # pip makes a relative --find-links of a requirement file absolute, relative to
+    # that file, wherever the repository was checked out: matched by its ending.
+    endings: set[str] = set()
+
+    def words(args: Iterable[str]) -> None:
+        seq = list(args)
+        for i, word in enumerate(seq):
+            flag, eq, value = word.partition("=")
+            if flag in _INDEX_SPELLINGS and not eq and i + 1 < len(seq):
+                value = seq[i + 1]
+            if flag in _INDEX_SPELLINGS and value:
+                known.add((_INDEX_SPELLINGS[flag], value))
+
+    words(target.args)
+    lock = repo.locks.get(target.output)
+    if lock is not None and lock.header is not None and not lock.header.custom:
+        words(lock.header.options)
+    table: dict[str, object] = dict(repo.config.pip_tools or {})
+    section = table.get("compile")  # [tool.pip-tools.compile]
+    if isinstance(section, dict):
+        table.update(section)
+    for key, value in table.items():
+        name = "--" + key.replace("_", "-")
+        if name in LOCK_INDEX_VARIABLES:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    known.add((name, item))
+    for path in repo.graph.closure[target.output]:
+        read = repo.sources.get(path) or (repo.locks[path].body if path in repo.locks else None)
+        if read is None or path == target.output:
+            continue
+        for option in read.options:
+            if option.name in LOCK_INDEX_VARIABLES and option.value:
+                known.add((option.name, option.value))
+                rel = join(path.parent, option.value)
+                if option.name == "--find-links" and not leaves_root(rel):
+                    endings.add(f"/{rel}")
+
+    def explained(name: str, value: str) -> bool:
+        if (name, value) in known:
+            return True
+        return name == "--find-links" and any(value.endswith(e) for e in endings)
+
+    return explained
+
+
+def _lock_indexes(repo: Repo, target: Target) -> LockIndexes:
+    """The indexes the committed lock of `target` names of its own (see indexes.py)."""
+    lock = repo.locks.get(target.output)
+    if lock is None:
+        return LockIndexes()
+    lines = [(o.name, o.value, o.line) for o in lock.body.options]
+    if target.tool != "pip-compile":
+        # uv reads none of pip's variables: its indexes come from uv.toml or compile-args.
+        refuse_passwords(target.output, lines)
+        return LockIndexes()
+    run_dir = target.invocation.cwd if target.invocation else PurePosixPath(".")
+    return lock_indexes(target.output, lines, _explained(repo, target), repo.root, run_dir)
 
 
 def _digest(stage: Stage, repo: Repo, target: Target) -> str:
@@ -225,6 +313,7 @@ def _shortcut(
                 find_python(target.python),
                 timeout=repo.config.compile_timeout,
                 indexes=_indexes(repo, target),
+                lock_indexes=_lock_indexes(repo, target),
             )
             return stage.read(target.output) or "", run.seconds
         except CompileError:
@@ -286,6 +375,8 @@ def resolve_group(
             upgrade_packages=request.upgrade_packages,
             timeout=repo.config.compile_timeout,
             indexes=_indexes(repo, members[0]),
+            # The joint source reads every member's sources, so every member's indexes.
+            lock_indexes=LockIndexes.union(_lock_indexes(repo, t) for t in members),
         )
     except CompileError as exc:
         upstream = [t for t in members if t.output not in later]
@@ -314,6 +405,7 @@ def _explain_joint_failure(
                 upgrade_packages=request.upgrade_packages,
                 timeout=repo.config.compile_timeout,
                 indexes=_indexes(repo, target),
+                lock_indexes=_lock_indexes(repo, target),
             )
         finally:
             stage.put_back(target.output, existing)
@@ -368,6 +460,7 @@ def compile_one(
                 upgrade_packages=upgrade_packages,
                 timeout=repo.config.compile_timeout,
                 indexes=_indexes(repo, target),
+                lock_indexes=_lock_indexes(repo, target),
             )
     except BaseException:
         if joint is not None:  # no seed may pass for this lock
@@ -393,6 +486,38 @@ def compile_one(
     return Outcome(target.output, status, len(moved), run.seconds, None, moved, others)
 
 
+def _pcm_outcome(stage: Stage, repo: Repo, target: Target, request: LockRequest) -> Outcome:
+    """A pip-compile-multi output is left as its tool wrote it: pip-compile would
+    rewrite it in another dialect (a header, base pins copied in), so a stale one
+    fails with the command that relocks it."""
+    lock_text = stage.read(target.output)
+    in_text = stage.read(target.inputs[0])
+    header = parse_header(lock_text) if lock_text is not None else None
+    sha1 = header.sha1 if header is not None else None
+    fresh = in_text is not None and pcm_fresh(sha1, in_text)
+    why = f"it is out of date with {target.inputs[0]}"
+    lock = repo.locks.get(target.output)
+    if fresh and lock is not None:
+        broken = [
+            f
+            for f in check_sources(target, lock, repo.sources, installed_pins(repo, lock))
+            if f.severity == "error"
+        ]
+        if broken:
+            fresh, why = False, f"{len(broken)} pin(s) break its sources, as check reports"
+    if fresh and not (request.force or request.upgrade or request.upgrade_packages):
+        return Outcome(target.output, "fresh", 0, 0.0)
+    why = why if not fresh else "asked to"
+    return Outcome(
+        target.output,
+        "failed",
+        0,
+        0.0,
+        f"{target.output}: written by pip-compile-multi, which pinsync does not run; "
+        f"relock it with `pip-compile-multi --no-upgrade` ({why})",
+    )
+
+
 def compile_targets(
     stage: Stage,
     repo: Repo,
@@ -415,21 +540,33 @@ def compile_targets(
         if in_flight is not None:
             in_flight.started(target.output)
         try:
-            group = group_of.get(target.output)
-            if group is None:
-                return compile_one(stage, repo, target, request, upgrades)
-            if group.key not in joints:  # the first selected member; the rest wait for it
-                joints[group.key] = resolve_group(
-                    stage, repo, group, selected, request, upgrades, jobs
-                )
-            return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
+            return attempt(target)
+        except CompileError as exc:
+            if not request.keep_going:
+                raise
+            return Outcome(target.output, "failed", 0, 0.0, str(exc))
         finally:
             if in_flight is not None:
                 in_flight.finished(target.output)
 
+    def attempt(target: Target) -> Outcome:
+        group = group_of.get(target.output)
+        if group is None:
+            return compile_one(stage, repo, target, request, upgrades)
+        if group.key not in joints:  # the first selected member; the rest wait for it
+            joints[group.key] = resolve_group(stage, repo, group, selected, request, upgrades, jobs)
+        return compile_one(stage, repo, target, request, upgrades, group, joints[group.key])
+
     order = [t for t in repo.graph.order() if t.output in selected]
+    for target in order:
+        # A password or a path outside the root in a lock's index lines stops the run
+        # before any compile starts, naming the line.
+        _lock_indexes(repo, target)
     results: dict[PurePosixPath, Outcome] = {}
     for target in order:
+        if target.tool == "pip-compile-multi":
+            results[target.output] = _pcm_outcome(stage, repo, target, request)
+            continue
         # A missing interpreter costs only the outputs that need it (and what is
         # compiled from them), found before any compile starts.
         try:
@@ -462,6 +599,12 @@ def compile_targets(
                     deps = waiting.get(target.output)
                     if deps is not None and deps <= results.keys():
                         del waiting[target.output]
+                        if any(results[d].status in ("failed", "skipped") for d in deps):
+                            why = "not compiled: it reads an output that could not be compiled"
+                            results[target.output] = Outcome(
+                                target.output, "skipped", 0, 0.0, why
+                            )
+                            continue
                         future = pool.submit(task, target)
                         running[future] = target.output
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -34,6 +34,7 @@ Kind = Literal[
     "override",
     "pin-site",
     "bot-incompatible",
+    "not-resolved",
 ]
 
 
@@ -241,6 +242,11 @@ RULES: dict[Kind, Rule] = {
         "Renovate cannot replay a lock's header",
         "Renovate's pip-compile manager stops updating this lock. Let the header show a "
         "plain pip-compile command with options it accepts.",
+    ),
+    "not-resolved": Rule(
+        "A lock that could not be re-resolved here",
+        "Its compile failed on this machine (a build that needs what is missing here, an "
+        "index that refused); every other lock was still checked. Fix the cause and re-run.",
     ),
 }
 
