@@ -170,7 +170,7 @@ def test_pcm_outputs_in_sync_have_no_finding(pcm_tree: Repo) -> None:
 
 
 @pytest.mark.parametrize(
-    ("edits", "expected"),
+    ("edits", "expected", "relocks"),
     [
         # What `pip-compile-multi verify` finds: an .in changed since its output.
         (
@@ -180,18 +180,24 @@ def test_pcm_outputs_in_sync_have_no_finding(pcm_tree: Repo) -> None:
                 ("requirements/base.txt", "mlflow", "stale-lock"),
                 ("requirements/test.txt", "mlflow", "stale-lock"),
             ],
+            True,
         ),
         # What verify cannot see: a pin of base.txt edited by hand breaks test.in,
         # which test.txt installs through its -r line.
         (
             {"requirements/base.txt": "jinja2==3.1.0\n"},
             [("requirements/base.txt", "jinja2", "stale-lock")],
+            False,
         ),
     ],
     ids=["in-changed", "base-pin-breaks-test-in"],
 )
 def test_pcm_drift_is_found_over_the_closure(
-    pcm_tree: Repo, edits: dict[str, str], expected: list[tuple[str, str | None, str]]
+    pcm_tree: Repo,
+    all_wheels: Path,
+    edits: dict[str, str],
+    expected: list[tuple[str, str | None, str]],
+    relocks: bool,
 ) -> None:
     for path, text in edits.items():
         if path.endswith(".txt"):
@@ -202,9 +208,52 @@ def test_pcm_drift_is_found_over_the_closure(
     code, report = check(pcm_tree, "--offline")
     assert code == 1
     assert kinds(report, "error") == expected
+    if not relocks:
+        # A hand-made pin that no release has: the relock fails in one line, as
+        # pip-compile-multi's own would, and changes nothing.
+        before = pcm_tree.snapshot()
+        proc = pcm_tree.pinsync("lock", check=False)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "jinja2==3.0.9" in proc.stderr and pcm_tree.snapshot() == before
+        return
+    # lock relocks the tree with pip-compile-multi itself: its dialect, its header.
+    pcm_tree.use_wheels(all_wheels)
+    pcm_tree.pinsync("lock")
+    code, report = check(pcm_tree, "--offline")
+    assert (code, kinds(report)) == (0, []), report
+    for name in ("base", "test"):
+        text = pcm_tree.read(f"requirements/{name}.txt")
+        assert text.startswith("# SHA1:") and "pinsync-stamp" not in text
+    assert "\n-r base.txt\n" in pcm_tree.read("requirements/test.txt")
+    lock_changes_nothing(pcm_tree)
+
+
+def test_pcm_tree_relocked_as_plain_pip_compile_multi_would(
+    pcm_tree: Repo, tmp_path: Path
+) -> None:
+    """pinsync's relock of a changed .in writes the bytes pip-compile-multi writes."""
+    pcm_tree.write({"requirements/base.in": "flask\nrequests\ngunicorn\n"})
+    theirs = tmp_path / "theirs"
+    shutil.copytree(pcm_tree.path, theirs)
+    pip_compile_multi(Repo(theirs))
+    pcm_tree.pinsync("lock")
+    for name in ("base", "test"):
+        assert pcm_tree.read(f"requirements/{name}.txt") == Repo(theirs).read(
+            f"requirements/{name}.txt"
+        )
+
+
+def test_pcm_tree_made_with_other_options_is_not_rewritten(pcm_tree: Repo) -> None:
+    """A tree whose outputs this run cannot reproduce (here: annotations stripped by
+    hand, as another pip-tools might write them) is refused in one line, not rewritten."""
+    text = pcm_tree.read("requirements/base.txt")
+    pcm_tree.write(
+        {"requirements/base.txt": "".join(x for x in text.splitlines(True) if "# via" not in x)}
+    )
     before = pcm_tree.snapshot()
-    proc = pcm_tree.pinsync("lock", check=False)
-    assert proc.returncode != 0 and "pip-compile-multi --no-upgrade" in proc.stdout + proc.stderr
+    proc = pcm_tree.pinsync("lock", "--force", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "writes it differently" in proc.stderr
     assert pcm_tree.snapshot() == before
 
 

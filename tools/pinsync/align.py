@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import ConfigError
 from .graph import Graph, Invocation, Target
+from .multi import same_directory
 from .reqfile import Entry, ReqFile
 
 if TYPE_CHECKING:
@@ -312,6 +313,8 @@ def widen(
                 chosen |= set(group.outputs)
                 grew = True
         widened = graph.dependents(chosen)
+        # One pip-compile-multi run rewrites every output of its directory.
+        widened = same_directory(graph.order(), widened)
         grew = grew or widened != chosen
         chosen = set(widened)
     return frozenset(chosen)

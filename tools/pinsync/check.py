@@ -139,16 +139,10 @@ def check_pcm(target: Target, lock: LockFile, repo: Repo, options: CheckOptions)
                 "out-of-date",
                 "error",
                 f"{out} was not regenerated after changes in {source} (its `# SHA1:` line "
-                f"no longer matches; `pip-compile-multi verify` fails too); run "
-                "`pip-compile-multi --no-upgrade`",
+                f"no longer matches; `pip-compile-multi verify` fails too); run `{FIX_LOCK}`",
             )
         )
-    installed = installed_pins(repo, lock)
-    fix = "pip-compile-multi --no-upgrade"
-    findings.extend(
-        replace(f, message=f.message.replace(FIX_LOCK, fix))
-        for f in check_sources(target, lock, repo.sources, installed)
-    )
+    findings.extend(check_sources(target, lock, repo.sources, installed_pins(repo, lock)))
     if not options.offline:
         findings.append(
             Finding(
@@ -158,7 +152,8 @@ def check_pcm(target: Target, lock: LockFile, repo: Repo, options: CheckOptions)
                 "unverified",
                 "info",
                 f"{out} was written by pip-compile-multi: checked against its `# SHA1:` line "
-                "and its sources over what it installs (its -r files too), not re-resolved",
+                "and its sources over what it installs (its -r files too), not re-resolved "
+                "(its options are not all in its files; `lock` reruns pip-compile-multi)",
             )
         )
     return findings

@@ -7,6 +7,7 @@ the stage it is given, never into the repository.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -486,36 +487,73 @@ def compile_one(
     return Outcome(target.output, status, len(moved), run.seconds, None, moved, others)
 
 
-def _pcm_outcome(stage: Stage, repo: Repo, target: Target, request: LockRequest) -> Outcome:
-    """A pip-compile-multi output is left as its tool wrote it: pip-compile would
-    rewrite it in another dialect (a header, base pins copied in), so a stale one
-    fails with the command that relocks it."""
+def _pcm_fresh(stage: Stage, repo: Repo, target: Target) -> tuple[bool, str]:
+    """Whether a pip-compile-multi output needs no run: its `# SHA1:` line matches its
+    `.in` and what it installs meets its sources, as `check` judges them."""
     lock_text = stage.read(target.output)
     in_text = stage.read(target.inputs[0])
     header = parse_header(lock_text) if lock_text is not None else None
-    sha1 = header.sha1 if header is not None else None
-    fresh = in_text is not None and pcm_fresh(sha1, in_text)
-    why = f"it is out of date with {target.inputs[0]}"
+    if in_text is None or not pcm_fresh(header.sha1 if header else None, in_text):
+        return False, f"it is out of date with {target.inputs[0]}"
     lock = repo.locks.get(target.output)
-    if fresh and lock is not None:
+    if lock is not None:
+        installed = installed_pins(repo, lock)
         broken = [
             f
-            for f in check_sources(target, lock, repo.sources, installed_pins(repo, lock))
+            for f in check_sources(target, lock, repo.sources, installed)
             if f.severity == "error"
         ]
         if broken:
-            fresh, why = False, f"{len(broken)} pin(s) break its sources, as check reports"
-    if fresh and not (request.force or request.upgrade or request.upgrade_packages):
-        return Outcome(target.output, "fresh", 0, 0.0)
-    why = why if not fresh else "asked to"
-    return Outcome(
-        target.output,
-        "failed",
-        0,
-        0.0,
-        f"{target.output}: written by pip-compile-multi, which pinsync does not run; "
-        f"relock it with `pip-compile-multi --no-upgrade` ({why})",
-    )
+            return False, f"{len(broken)} pin(s) break its sources, as check reports"
+    return True, ""
+
+
+def _run_multi(
+    stage: Stage, repo: Repo, targets: Sequence[Target], request: LockRequest
+) -> list[Outcome]:
+    """The outcomes of one pip-compile-multi directory: left alone when every output
+    is fresh, else one run over the directory (see multi.py)."""
+    from .multi import run_multi
+
+    fresh = {t.output: _pcm_fresh(stage, repo, t) for t in targets}
+    forced = request.force or request.upgrade or bool(request.upgrade_packages)
+    if all(ok for ok, _ in fresh.values()) and not forced:
+        return [Outcome(t.output, "fresh", 0, 0.0) for t in targets]
+    before = {t.output: stage.read(t.output) for t in targets}
+    start = time.perf_counter()
+    try:
+        run_multi(stage, targets, request.upgrade, request.upgrade_packages, repo.config.compile_timeout)
+    except BaseException:
+        for out, text in before.items():
+            stage.put_back(out, text)
+        raise
+    seconds = time.perf_counter() - start
+    if all(ok for ok, _ in fresh.values()) and not (request.upgrade or request.upgrade_packages):
+        # Nothing asked for a change: a different output means this run is not how the
+        # tree was made (other options, another pip-tools), so nothing is rewritten.
+        differ = [t.output for t in targets if stage.read(t.output) != before[t.output]]
+        for out, text in before.items():
+            stage.put_back(out, text)
+        if differ:
+            raise CompileError(
+                f"{differ[0]}: pip-compile-multi here writes it differently from the "
+                "committed file though its sources did not change (made with other "
+                "options or another pip-tools?); relock it with the team's own command"
+            )
+        return [Outcome(t.output, "unchanged", 0, seconds) for t in targets]
+    outcomes = []
+    for target in targets:
+        old, new = before[target.output], stage.read(target.output)
+        if new == old:
+            outcomes.append(Outcome(target.output, "unchanged", 0, seconds))
+            continue
+        moved = pin_changes(
+            parse_lockfile(target.output, old or "").pins(),
+            parse_lockfile(target.output, new or "").pins(),
+        )
+        status: Status = "created" if old is None else "updated"
+        outcomes.append(Outcome(target.output, status, len(moved), seconds, moved=moved))
+    return outcomes
 
 
 def compile_targets(
@@ -563,9 +601,19 @@ def compile_targets(
         # before any compile starts, naming the line.
         _lock_indexes(repo, target)
     results: dict[PurePosixPath, Outcome] = {}
+    multi: dict[PurePosixPath, list[Target]] = {}
     for target in order:
         if target.tool == "pip-compile-multi":
-            results[target.output] = _pcm_outcome(stage, repo, target, request)
+            multi.setdefault(target.output.parent, []).append(target)
+    for batch in multi.values():
+        try:
+            results.update((o.output, o) for o in _run_multi(stage, repo, batch, request))
+        except CompileError as exc:
+            if not request.keep_going:
+                raise
+            results.update((t.output, Outcome(t.output, "failed", 0, 0.0, str(exc))) for t in batch)
+    for target in order:
+        if target.tool == "pip-compile-multi":
             continue
         # A missing interpreter costs only the outputs that need it (and what is
         # compiled from them), found before any compile starts.
