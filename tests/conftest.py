@@ -138,6 +138,9 @@ class Repo:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            # A shell starts background jobs with SIGINT ignored, and an ignored signal
+            # stays ignored across exec: Ctrl-C must reach pinsync as from a terminal.
+            preexec_fn=_default_sigint,
         )
 
     def pinsync(
@@ -177,6 +180,10 @@ def compile_held(parent: int) -> Iterator[None]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_compile(parent: int, timeout: float = 60) -> int:

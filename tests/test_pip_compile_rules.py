@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Repo
+from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.compiler import sealed_env
 from test_real_repos import check, kinds, lock_changes_nothing, uv_compile
 
@@ -528,3 +528,82 @@ def test_pyproject_source_with_an_extra(make_repo: MakeRepo) -> None:
     assert "requests==2.31.0" in repo.read("requirements-dev.txt")
     code, report = check(repo, "--offline")
     assert code == 0, report
+
+
+# --- compile commands where the repository keeps them ----------------------------------
+
+COMMAND_FILES = {
+    "makefile": (
+        {
+            "Makefile": "upgrade: export CUSTOM_COMPILE_COMMAND=make upgrade\n"
+            "upgrade:\n"
+            "\tpip-compile --upgrade --allow-unsafe \\\n"
+            "\t  -o requirements/base.txt requirements/base.in\n"
+        },
+        "make upgrade",
+        ("--allow-unsafe", "-o", "requirements/base.txt", "requirements/base.in"),
+        "pip-compile",
+    ),
+    "tox-uv": (
+        {
+            # uv takes its index from [tool.uv.pip], as the repository's own config.
+            "pyproject.toml": PIP_TOOLS_TABLE
+            + '[tool.uv.pip]\nno-index = true\nfind-links = ["wheels"]\n',
+            "tox.ini": "[testenv:lock]\nskip_install = true\n"
+            "commands = uv pip compile --generate-hashes "
+            "-o {toxinidir}/requirements/base.txt {toxinidir}/requirements/base.in\n",
+        },
+        "tox -e lock",
+        ("--generate-hashes", "-o", "requirements/base.txt", "requirements/base.in"),
+        "uv",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "custom", "args", "tool"), COMMAND_FILES.values(), ids=COMMAND_FILES
+)
+def test_the_command_behind_a_custom_header_is_replayed(
+    make_repo: MakeRepo, files: dict[str, str], custom: str, args: tuple[str, ...], tool: str
+) -> None:
+    repo = make_repo({"requirements/base.in": "flask\n", **files})
+    if tool == "uv":
+        uv_compile(repo, *args, custom=custom)
+    else:
+        repo.pip_compile(*args, custom=custom)
+    assert f"#    {custom}\n" in repo.read("requirements/base.txt")
+    # Its options are known, not guessed: so it is re-resolved, and in sync.
+    code, report = check(repo)
+    assert (code, report["findings"]) == (0, []), report
+    lock_changes_nothing(repo)
+    # Drift only a re-resolution sees: a transitive pin deleted by hand, with the
+    # lines that continue it (hashes, `# via`).
+    lines = repo.read("requirements/base.txt").splitlines(keepends=True)
+    start = next(i for i, x in enumerate(lines) if x.startswith("jinja2=="))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    repo.write({"requirements/base.txt": "".join(lines[:start] + lines[end:])})
+    code, report = check(repo)
+    assert code == 1, report
+    assert ("requirements/base.txt", "jinja2", "out-of-date") in kinds(report, "error")
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        '[tool.setuptools.dynamic]\ndependencies = {file = ["requirements.in"]}\n',
+        '[tool.hatch.metadata.hooks.requirements_txt]\nfiles = ["requirements.in"]\n',
+    ],
+    ids=["setuptools-dynamic", "hatch-requirements-txt"],
+)
+def test_an_in_file_that_feeds_the_package_metadata_is_not_a_lock_source(
+    make_repo: MakeRepo, pyproject: str
+) -> None:
+    repo = make_repo(
+        {"pyproject.toml": PIP_TOOLS_TABLE + pyproject, "requirements.in": "flask>=2\n"}
+    )
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    [note] = report["findings"]
+    assert (note["file"], note["kind"]) == ("requirements.in", "not-managed")
+    assert "project's metadata" in note["message"]
+    lock_changes_nothing(repo)

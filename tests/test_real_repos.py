@@ -329,10 +329,12 @@ CO_INSTALL = {
     ("run_lines", "kind", "severity"),
     [
         pytest.param(
+            # dev.in asks for urllib3==2.0.3 and the image ends with 1.26.18: a
+            # requirement the team wrote is not met where it is installed (treeherder).
             "RUN pip install --no-deps -r dev.txt\nRUN pip install --no-deps -r common.txt\n",
             "override",
-            "warning",
-            id="later-no-deps-install-overrides",
+            "error",
+            id="later-no-deps-install-breaks-a-source",
         ),
         pytest.param(
             "RUN pip install -r dev.txt -r common.txt\n",
@@ -359,6 +361,23 @@ def test_co_installed_locks(make_repo: MakeRepo, run_lines: str, kind: str, seve
     ]
     assert found == [("urllib3", kind, severity)]
     assert code == (1 if severity == "error" else 0)
+
+
+def test_an_override_that_breaks_no_source_is_a_warning(make_repo: MakeRepo) -> None:
+    """Transitive pins on both sides: the later --no-deps install is the stated intent."""
+    repo = make_repo(
+        {
+            **CO_INSTALL,
+            "dev.in": "requests\n",  # urllib3 2.0.3, for requests alone
+            "common.in": "requests\nurllib3<2\n",  # 1.26.18, which common.in asks for
+            "Dockerfile": "FROM python:3.11\nCOPY . .\nRUN pip install -r dev.txt\n"
+            "RUN pip install --no-deps -r common.txt\n",
+        }
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    found = [(f["package"], f["kind"], f["severity"]) for f in report["findings"]]
+    assert (code, found) == (0, [("urllib3", "override", "warning")])
 
 
 MONOREPO = {

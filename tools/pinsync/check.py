@@ -15,7 +15,15 @@ from packaging.utils import NormalizedName
 
 from .align import AlignGroup, alignment_groups, widen
 from .compiler import CURRENT, toolchain
-from .demands import FIX_LOCK, check_sources, installed_pins
+from .demands import (
+    FIX_LOCK,
+    Demand,
+    check_sources,
+    demands,
+    installed_pins,
+    noted_names,
+    satisfies,
+)
 from .discovery import matches, site_kind, within
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
@@ -167,8 +175,13 @@ def check_dockerfile(
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     resolved: Mapping[RequirementInstall, PurePosixPath] | None = None,
     context: PurePosixPath | None = None,
+    asks: Mapping[PurePosixPath, Sequence[Demand]] = {},
 ) -> Iterator[Finding]:
     """Kinds 4 and 5 for one Dockerfile.
+
+    `asks` holds what the sources of each lock require: an override that breaks one
+    of them is the incident itself (a requirement the team wrote, not met where it
+    is installed), so it is an error, not the stated intent of a warning.
 
     A pin is compared with the locks its own image installs; with none, with the
     locks inside its build `context` (the whole repository when None).
@@ -216,6 +229,29 @@ def check_dockerfile(
                     continue
                 reported.add(key)
                 if item.install.no_deps and item.install.command != earlier.install.command:
+                    broken = next(
+                        (
+                            d
+                            for i in together
+                            for d in asks.get(i.lock, ())
+                            if d.entry.name == name and not satisfies(d.entry, version)
+                        ),
+                        None,
+                    )
+                    if broken is not None:
+                        yield Finding(
+                            file,
+                            item.install.line,
+                            name,
+                            "override",
+                            "error",
+                            f"{name}: {item.lock}, installed with --no-deps after "
+                            f"{earlier.lock} (line {earlier.install.line}), leaves the image "
+                            f"{name}=={version}, which breaks {broken.file}:{broken.entry.line} "
+                            f"({broken.entry.text}) ({old} → {version}). Align the two locks, "
+                            "or change that requirement",
+                        )
+                        continue
                     # A later `pip install --no-deps -r overrides.txt` is how a team states
                     # that these pins replace the earlier ones: intent, not an accident.
                     yield Finding(
@@ -439,10 +475,17 @@ def compare_locks(
     """What pip would install differently from `old` and from a fresh compile `new`."""
     out = path.as_posix()
     a, b = old.pins(), new.pins()
+    noted: set[NormalizedName] | None = None
     for name in sorted(a.keys() | b.keys()):
         before, after = a.get(name), b.get(name)
         if before is not None and after is not None and _fingerprint(before) == _fingerprint(after):
             continue
+        if before is None:
+            noted = noted_names(old) if noted is None else noted
+            if name in noted:
+                # Compiled in and deleted afterwards (Open edX's `sed '/^django==/d'`):
+                # the offline check reports it as omitted-pin, with the key to declare it.
+                continue
         line = before.line if before else 1
         if not allow_unsafe and name in UNSAFE and (before is None or after is None):
             # Without --allow-unsafe, whether pip-tools pins pip or setuptools at all has
@@ -607,6 +650,11 @@ def _check_images(
                 continue
     declared = declared_contexts(repo)
     on_disk, directories = set(repo.files), directories_of(repo.files)
+    # What each lock's own sources require (not its constraints: those ask for nothing).
+    asks = {
+        t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
+        for t in repo.graph.order()
+    }
     for df in images:
         resolved = resolve_installs(df, df.installs, declared, on_disk, directories)
         guesses = contexts_for(df.path, declared)
@@ -616,7 +664,7 @@ def _check_images(
             (c for c in guesses if any(within(p, c) for p in lock_pins)),
             guesses[-1],
         )
-        yield from check_dockerfile(df, any_pins, resolved, context)
+        yield from check_dockerfile(df, any_pins, resolved, context, asks)
 
 
 def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:

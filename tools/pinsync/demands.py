@@ -124,7 +124,7 @@ def meeting(
     return chosen, everywhere
 
 
-def _satisfies(entry: Entry, version: str | None) -> bool:
+def satisfies(entry: Entry, version: str | None) -> bool:
     if entry.url or version is None or not entry.specifier:
         return True
     try:
@@ -225,7 +225,7 @@ def check_sources(
         branches, everywhere = meeting(entry, installed.get(entry.name, ()), target.python)
         if not branches and not everywhere:
             continue  # a platform's requirement, and a lock made for another platform
-        failing = [b for b in branches if not _satisfies(entry, b[1].pinned_version)]
+        failing = [b for b in branches if not satisfies(entry, b[1].pinned_version)]
         chosen = failing or branches
         holder_path, pin = chosen[0] if chosen else (target.output, None)
         if pin is None:
@@ -235,7 +235,7 @@ def check_sources(
             if demand.constraint or unsafe_skipped or entry.name in target.omit:
                 continue
             if noted is None:
-                noted = _noted_names(lock)
+                noted = noted_names(lock)
             if entry.name in noted:
                 # The lock's own annotations name it, so pip-compile did pin it and a
                 # step after it (Open edX's `sed '/^django==/d'`) took it out.
@@ -261,7 +261,7 @@ def check_sources(
                     f"(missing → {entry.text}); run `{FIX_LOCK}`",
                 )
             continue
-        if not _satisfies(entry, pin.pinned_version):
+        if not satisfies(entry, pin.pinned_version):
             kind: Kind = "constraint-violated" if demand.constraint else "stale-lock"
             what = "constrains" if demand.constraint else "requires"
             holder = holder_path.as_posix()
@@ -361,7 +361,7 @@ def _url_key(url: str) -> str:
     return url.split("#", 1)[0].removeprefix("git+").rstrip("/")
 
 
-def _noted_names(lock: LockFile) -> set[NormalizedName]:
+def noted_names(lock: LockFile) -> set[NormalizedName]:
 
     names: set[NormalizedName] = set()
     for notes in via_annotations(lock).values():

@@ -228,7 +228,7 @@ def parse_header(text: str) -> Header | None:
         if not (is_pip_compile or is_uv):
             custom = True
         else:
-            output_arg, source_args, options = _parse_argv(argv[1 if is_pip_compile else 3 :])
+            output_arg, source_args, options = parse_argv(argv[1 if is_pip_compile else 3 :])
     return Header(
         tool,
         python,
@@ -281,7 +281,7 @@ def pcm_fresh(sha1: str | None, in_text: str) -> bool:
     return sha1 in (pcm_sha1(in_text), legacy)
 
 
-def _parse_argv(argv: list[str]) -> tuple[str | None, list[str], list[str]]:
+def parse_argv(argv: list[str]) -> tuple[str | None, list[str], list[str]]:
     output: str | None = None
     sources: list[str] = []
     options: list[str] = []

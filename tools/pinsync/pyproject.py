@@ -16,6 +16,7 @@ Everything here is pure: text in, positions or text out.
 from __future__ import annotations
 
 import itertools
+import posixpath
 import re
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
@@ -384,3 +385,41 @@ def compile_extras(args: Sequence[str]) -> tuple[tuple[str, ...], bool]:
         elif name == "--all-extras":
             everything = True
     return tuple(extras), everything
+
+
+def metadata_files(path: PurePosixPath, text: str) -> tuple[PurePosixPath, ...]:
+    """The requirement files a build backend reads into the project's own metadata:
+    setuptools' `[tool.setuptools.dynamic]` `file =` and hatch-requirements-txt's
+    `files`, relative to the pyproject.toml. Such a file is an input of the package,
+    not of a lock. Invalid TOML names none (the checks that need it say why)."""
+    try:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError:
+        return ()
+    tool = data.get("tool")
+    if not isinstance(tool, dict):
+        return ()
+    named: list[object] = []
+    setuptools = tool.get("setuptools")
+    dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
+    if isinstance(dynamic, dict):
+        deps = dynamic.get("dependencies")
+        if isinstance(deps, dict):
+            named.append(deps.get("file"))
+        extras = dynamic.get("optional-dependencies")
+        if isinstance(extras, dict):
+            named.extend(e.get("file") for e in extras.values() if isinstance(e, dict))
+    hatch = tool.get("hatch")
+    hooks = hatch.get("metadata", {}).get("hooks", {}) if isinstance(hatch, dict) else {}
+    hook = hooks.get("requirements_txt") if isinstance(hooks, dict) else None
+    if isinstance(hook, dict):
+        named.append(hook.get("files"))
+        extras = hook.get("optional-dependencies")
+        if isinstance(extras, dict):
+            named.extend(extras.values())
+    out: list[PurePosixPath] = []
+    for item in named:
+        for name in [item] if isinstance(item, str) else item if isinstance(item, list) else []:
+            if isinstance(name, str):
+                out.append(PurePosixPath(posixpath.normpath((path.parent / name).as_posix())))
+    return tuple(out)

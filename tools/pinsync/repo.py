@@ -5,6 +5,7 @@ This is the I/O layer: it reads files and hands pure functions their text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from .lockfile import (
 from .reqfile import ReqFile, parse_requirements
 
 if TYPE_CHECKING:
+    from .commands import CompileCommand
     from .dockerfile import Dockerfile
     from .sites import SitePin
 
@@ -253,6 +255,14 @@ def _targets(
     targets: list[Target] = []
     notes: list[tuple[PurePosixPath, str]] = []
     from_table = set(pip_tools_options(config.pip_tools))
+    found_commands: list[CompileCommand] | None = None
+
+    def commands() -> list[CompileCommand]:
+        """Every compile command the repository runs, read once, when first needed."""
+        nonlocal found_commands
+        if found_commands is None:
+            found_commands = _compile_commands(root, files, config)
+        return found_commands
 
     def add(
         output: PurePosixPath,
@@ -260,6 +270,7 @@ def _targets(
         header: Header | None,
         invocation: Invocation | None = None,
         keep_command: bool = False,
+        command_args: tuple[str, ...] | None = None,
     ) -> None:
         for path in (output, *inputs):
             if leaves_root(path):
@@ -276,6 +287,9 @@ def _targets(
         if header is not None and (header.custom or keep_command):
             # Keep the team's own header (`make upgrade`) when pinsync rewrites the lock.
             custom = custom or header.command
+        if args is None and command_args is not None:
+            # The command behind a custom header, found where the repository keeps it.
+            args = command_args
         if args is None and header is not None:
             if header.custom:
                 args = inferred = infer_options(_lock(root, output, lock_files), header.tool)
@@ -356,6 +370,10 @@ def _targets(
         else:
             run_dir = find_run_dir(lock, vias, None, vias, on_disk) if vias else None
             source_args = _sources_from_vias(root, run_dir, vias, parsed) if run_dir else ()
+        if (run_dir is None or not source_args) and header.custom:
+            command = _command_for(lock, header, commands(), on_disk)
+            if command is not None and command[1].sources:
+                run_dir, source_args = command[0], command[1].sources
         if run_dir is None or not source_args:
             sibling = lock.with_suffix(".in")
             if sibling in in_files and not header.source_args:
@@ -363,6 +381,18 @@ def _targets(
             else:
                 notes.append((lock, _unmanaged_reason(lock, header, on_disk)))
                 continue
+        command = (
+            _command_for(lock, header, commands(), on_disk) if header.custom else None
+        )
+        command_args = None
+        if command is not None:
+            command_dir, cmd = command
+            if cmd.sources:
+                run_dir, source_args = command_dir, cmd.sources
+            if cmd.complete:
+                command_args = replayable(cmd.options)
+                if cmd.tool == "pip-compile":
+                    command_args = tuple(o for o in command_args if o not in from_table)
         sources = tuple(join(run_dir, s) for s in source_args)
         # pip-compile takes any requirements file, pyproject.toml, setup.cfg or setup.py;
         # an .in that the config leaves out stays out.
@@ -372,7 +402,13 @@ def _targets(
         output_arg = header.output_arg
         if header.custom or (header.tool == "uv" and output_arg is None):
             output_arg = _relative(lock, run_dir)
-        add(lock, sources, header, Invocation(run_dir, tuple(source_args), output_arg))
+        add(
+            lock,
+            sources,
+            header,
+            Invocation(run_dir, tuple(source_args), output_arg),
+            command_args=command_args,
+        )
     # In a repository that already has locks, an uncompiled .in that others pull in
     # with -r is a fragment (openedx's github.in), and one in a directory that holds
     # no lock is a sample (examples/), not a lock waiting to be written.
@@ -387,6 +423,22 @@ def _targets(
         else set()
     )
     lock_dirs = {p.parent for p in headers} | {p.parent for p in configured}
+
+    read_metadata: list[frozenset[PurePosixPath]] = []
+
+    def metadata_inputs() -> frozenset[PurePosixPath]:
+        """The files build backends read into metadata (pyproject.metadata_files), once."""
+        if not read_metadata:
+            from .pyproject import metadata_files
+
+            named: set[PurePosixPath] = set()
+            for p in files:
+                if p.name == "pyproject.toml":
+                    with contextlib.suppress(PinsyncError):
+                        named.update(metadata_files(p, read_text(root, p)))
+            read_metadata.append(frozenset(named))
+        return read_metadata[0]
+
     outputs = {t.output for t in targets}
     for path in in_files:
         output = path.with_suffix(".txt")
@@ -397,6 +449,11 @@ def _targets(
                 add(output, (path,), None)
             continue
         if path in fragments:
+            continue
+        if path in metadata_inputs():
+            notes.append(
+                (path, "not compiled: a build backend reads it into the project's metadata")
+            )
             continue
         if headers and path.parent not in lock_dirs and not config.include:
             notes.append((path, "not compiled: no lock sits beside it, so it reads as a sample"))
@@ -448,6 +505,48 @@ def _no_default_reason(lock: PurePosixPath, header: Header) -> str:
         f"default ({', '.join(DEFAULT_SOURCES)}) is not {where}; set inputs in "
         f'[tool.pinsync.outputs."{lock}"] to manage it'
     )
+
+
+# The kinds of file whose commands may compile a lock.
+_COMMAND_KINDS = frozenset({"makefile", "tox", "script", "ci", "pre-commit"})
+
+
+def _compile_commands(
+    root: Path, files: Sequence[PurePosixPath], config: Config
+) -> list[CompileCommand]:
+    from .commands import find_commands
+
+    found: list[CompileCommand] = []
+    for path in files:
+        if site_kind(path) not in _COMMAND_KINDS or matches(path, config.exclude):
+            continue
+        try:
+            found.extend(find_commands(path, read_text(root, path)))
+        except PinsyncError:
+            continue  # not text, or outside the root: no command anyone runs
+    return found
+
+
+def _command_for(
+    lock: PurePosixPath,
+    header: Header,
+    commands: Sequence[CompileCommand],
+    on_disk: Collection[PurePosixPath],
+) -> tuple[PurePosixPath, CompileCommand] | None:
+    """The command of the lock's own tool that writes `lock`, and where it runs: the
+    directory of the file that holds it (make, tox), else the root (CI, scripts)."""
+    for command in commands:
+        if command.tool != header.tool:
+            continue
+        for ran_in in dict.fromkeys((command.file.parent, PurePosixPath("."))):
+            output = command.output
+            if output is None and command.sources and command.tool == "pip-compile":
+                output = default_output(command.sources[0])
+            if output is None or join(ran_in, output) != lock:
+                continue
+            if all(join(ran_in, s) in on_disk for s in command.sources):
+                return ran_in, command
+    return None
 
 
 def _plain(output: PurePosixPath, inputs: tuple[PurePosixPath, ...]) -> Invocation:
