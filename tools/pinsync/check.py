@@ -27,7 +27,7 @@ from .demands import (
 from .discovery import matches, site_kind, within
 from .errors import InterpreterNotFound, PinsyncError
 from .graph import Target
-from .images import InstalledLock, declared_contexts, installed_locks
+from .images import declared_contexts, installed_locks
 from .lockfile import (
     UNSAFE,
     LockFile,
@@ -211,72 +211,130 @@ def check_dockerfile(
             )
     reported: set[tuple[NormalizedName, str, str]] = set()
     for stage in df.stages:
-        together = by_stage[stage.index]
-        first: dict[NormalizedName, tuple[InstalledLock, str]] = {}
-        for item in together:
-            for name, entry in sorted(locks[item.lock].items()):
-                version = entry.pinned_version
-                if version is None:
-                    continue
-                if name not in first:
-                    first[name] = (item, version)
-                    continue
-                earlier, old = first[name]
-                first[name] = (item, version)  # what the image ends up with
-                low, high = sorted((old, version))
-                key = (name, low, high)
-                if old == version or earlier.lock == item.lock or key in reported:
-                    continue
-                reported.add(key)
-                if item.install.no_deps and item.install.command != earlier.install.command:
-                    broken = next(
-                        (
-                            d
-                            for i in together
-                            for d in asks.get(i.lock, ())
-                            if d.entry.name == name and not satisfies(d.entry, version)
-                        ),
-                        None,
-                    )
-                    if broken is not None:
-                        yield Finding(
-                            file,
-                            item.install.line,
-                            name,
-                            "override",
-                            "error",
-                            f"{name}: {item.lock}, installed with --no-deps after "
-                            f"{earlier.lock} (line {earlier.install.line}), leaves the image "
-                            f"{name}=={version}, which breaks {broken.file}:{broken.entry.line} "
-                            f"({broken.entry.text}) ({old} → {version}). Align the two locks, "
-                            "or change that requirement",
-                        )
-                        continue
-                    # A later `pip install --no-deps -r overrides.txt` is how a team states
-                    # that these pins replace the earlier ones: intent, not an accident.
+        steps = [
+            Step(i.lock, i.install.line, i.install.no_deps, i.install.command)
+            for i in by_stage[stage.index]
+        ]
+        yield from judge_together(file, "this image", steps, locks, asks, reported)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One lock installed into an environment: where, and how."""
+
+    lock: PurePosixPath
+    line: int
+    no_deps: bool
+    command: int  # the locks of one command are resolved together by pip
+
+
+def judge_together(
+    file: str,
+    place: str,
+    steps: Sequence[Step],
+    locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    asks: Mapping[PurePosixPath, Sequence[Demand]],
+    reported: set[tuple[NormalizedName, str, str]],
+) -> Iterator[Finding]:
+    """Locks installed one after another into one environment (`place`, an image stage
+    or a CI job): a package they pin differently is a conflict, unless a later
+    `--no-deps` command states an override, which is an error only where it breaks a
+    requirement of a source of one of those locks."""
+    first: dict[NormalizedName, tuple[Step, str]] = {}
+    for item in steps:
+        for name, entry in sorted(locks[item.lock].items()):
+            version = entry.pinned_version
+            if version is None:
+                continue
+            if name not in first:
+                first[name] = (item, version)
+                continue
+            earlier, old = first[name]
+            first[name] = (item, version)  # what the environment ends up with
+            low, high = sorted((old, version))
+            key = (name, low, high)
+            if old == version or earlier.lock == item.lock or key in reported:
+                continue
+            reported.add(key)
+            if item.no_deps and item.command != earlier.command:
+                broken = next(
+                    (
+                        d
+                        for i in steps
+                        for d in asks.get(i.lock, ())
+                        if d.entry.name == name and not satisfies(d.entry, version)
+                    ),
+                    None,
+                )
+                if broken is not None:
                     yield Finding(
                         file,
-                        item.install.line,
+                        item.line,
                         name,
                         "override",
-                        "warning",
-                        f"{name}: {item.lock}, installed with --no-deps after {earlier.lock} "
-                        f"(line {earlier.install.line}), overrides its pin: the image gets "
-                        f"{name}=={version}, not {old} ({old} → {version}). If that is not "
-                        "intended, align the two locks",
+                        "error",
+                        f"{name}: {item.lock}, installed with --no-deps after "
+                        f"{earlier.lock} (line {earlier.line}), leaves {place} "
+                        f"{name}=={version}, which breaks {broken.file}:{broken.entry.line} "
+                        f"({broken.entry.text}) ({old} → {version}). Align the two locks, "
+                        "or change that requirement",
                     )
                     continue
+                # A later `pip install --no-deps -r overrides.txt` is how a team states
+                # that these pins replace the earlier ones: intent, not an accident.
                 yield Finding(
                     file,
-                    item.install.line,
+                    item.line,
                     name,
-                    "co-installed-conflict",
-                    "error",
-                    f"{name}: this image installs {earlier.lock} ({name}=={old}, line "
-                    f"{earlier.install.line}) and {item.lock} ({name}=={version}); "
-                    f"{old} → {version}: pip refuses them in one command, or the later "
-                    f"install silently wins. Run `{FIX_LOCK}` to align them",
+                    "override",
+                    "warning",
+                    f"{name}: {item.lock}, installed with --no-deps after {earlier.lock} "
+                    f"(line {earlier.line}), overrides its pin: {place} gets "
+                    f"{name}=={version}, not {old} ({old} → {version}). If that is not "
+                    "intended, align the two locks",
                 )
+                continue
+            yield Finding(
+                file,
+                item.line,
+                name,
+                "co-installed-conflict",
+                "error",
+                f"{name}: {place} installs {earlier.lock} ({name}=={old}, line "
+                f"{earlier.line}) and {item.lock} ({name}=={version}); "
+                f"{old} → {version}: pip refuses them in one command, or the later "
+                f"install silently wins. Run `{FIX_LOCK}` to align them",
+            )
+
+
+def check_environments(
+    repo: Repo,
+    locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    asks: Mapping[PurePosixPath, Sequence[Demand]],
+) -> Iterator[Finding]:
+    """The CI jobs and tox environments that install locks, judged like image stages."""
+    from .environments import github_jobs, tox_environments
+
+    for path in repo.files:
+        name = path.name
+        if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
+            reader = github_jobs
+        elif name == "tox.ini":
+            reader = tox_environments
+        else:
+            continue
+        if matches(path, repo.config.exclude):
+            continue
+        try:
+            envs = reader(path, repo.read(path))
+        except PinsyncError:
+            continue
+        for env in envs:
+            steps = [
+                Step(i.path, i.line, i.no_deps, i.command) for i in env.installs if i.path in locks
+            ]
+            if len({s.lock for s in steps}) > 1:
+                yield from judge_together(path.as_posix(), env.name, steps, locks, asks, set())
 
 
 # --- other pin sites ----------------------------------------------------------------
@@ -488,19 +546,25 @@ def compare_locks(
                 continue
         line = before.line if before else 1
         if not allow_unsafe and name in UNSAFE and (before is None or after is None):
-            # Without --allow-unsafe, whether pip-tools pins pip or setuptools at all has
-            # changed between its versions (treeherder's lock has setuptools both pinned
-            # and in the unsafe trailer): a difference of tool versions, not of sources.
-            had = "pins it" if before is not None else "leaves it out"
+            # Without --allow-unsafe pip-tools lists pip and setuptools as unsafe rather
+            # than pin them; a lock that pins one anyway (treeherder's setuptools, pinned
+            # and in the unsafe trailer) was edited after compiling, or written by a
+            # pip-tools that pinned it. Which, the lock does not say: a warning.
+            if before is not None:
+                why = (
+                    f"{out} pins it, but without --allow-unsafe pip-tools leaves it out (it "
+                    "was added after compiling, or an older pip-tools pinned it)"
+                )
+            else:
+                why = f"{out} leaves it out, but a fresh compile here pins it"
             yield Finding(
                 out,
                 line,
                 name,
                 "annotations-differ",
                 "warning",
-                f"{name}: {out} {had} but a fresh compile here does not; without "
-                "--allow-unsafe, pip-tools versions disagree on whether to pin it (add "
-                f"--allow-unsafe to pin it on purpose, or run `{FIX_LOCK}`)",
+                f"{name}: {why}; add --allow-unsafe to pin it on purpose, or run "
+                f"`{FIX_LOCK}`",
             )
             continue
         if before is None:
@@ -618,6 +682,12 @@ def _why_not_reresolved(target: Target, options: CheckOptions) -> tuple[Kind, st
             f"{out} was checked against its sources but not re-resolved: its header does not "
             f"show how {target.tool} was run; set compile-args in {where} to have it re-resolved",
         )
+    if target.guess is not None:
+        return (
+            "unverified",
+            f"{out} was checked against its sources but not re-resolved: {target.guess}; "
+            f"set python and compile-args in {where} to have it re-resolved",
+        )
     if target.python != CURRENT:
         from .compiler import find_python
 
@@ -637,6 +707,7 @@ def _check_images(
     repo: Repo,
     images: Sequence[Dockerfile],
     lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    asks: Mapping[PurePosixPath, Sequence[Demand]],
 ) -> Iterator[Finding]:
     from .buildcontext import contexts_for, directories_of, resolve_installs
 
@@ -650,11 +721,6 @@ def _check_images(
                 continue
     declared = declared_contexts(repo)
     on_disk, directories = set(repo.files), directories_of(repo.files)
-    # What each lock's own sources require (not its constraints: those ask for nothing).
-    asks = {
-        t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
-        for t in repo.graph.order()
-    }
     for df in images:
         resolved = resolve_installs(df, df.installs, declared, on_disk, directories)
         guesses = contexts_for(df.path, declared)
@@ -728,8 +794,13 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     findings.extend(check_bots(repo))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
+    asks = {
+        t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
+        for t in repo.graph.order()
+    }
     if images:
-        findings.extend(_check_images(repo, images, lock_pins))
+        findings.extend(_check_images(repo, images, lock_pins, asks))
+    findings.extend(check_environments(repo, lock_pins, asks))
     # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
     # a lock too, whose names are known only once read, so then everything is read.
     uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)

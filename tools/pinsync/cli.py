@@ -156,6 +156,7 @@ def _print_outcome(outcome: Outcome) -> None:
         "unchanged": "unchanged",
         "restamped": "restamped (same pins, new stamp)",
         "fresh": "fresh (stamp matches, not recompiled)",
+        "kept": f"kept as written: {outcome.error}; it meets its sources (--force recompiles it)",
         "failed": f"FAILED: {outcome.error}",
         "skipped": f"skipped: {outcome.error}",
     }[outcome.status]

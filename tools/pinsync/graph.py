@@ -43,6 +43,10 @@ class Target:
     # Options read off the lock itself because neither its header nor the config shows
     # them (possibly none); None when they came from the config or the header.
     inferred: tuple[str, ...] | None = None
+    # Why replaying this lock's compile would be a guess (no header, no Python named,
+    # options read off the lock), or None: such a lock, written elsewhere, is checked
+    # against its sources but neither re-resolved nor rewritten while it meets them.
+    guess: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from .indexes import (
     refuse_passwords,
 )
 from .lockfile import (
+    LockFile,
     PinChange,
     inputs_digest,
     parse_header,
@@ -66,7 +67,11 @@ from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
 
 # "restamped": the same pins and text, only the stamp line rewritten.
-Status = Literal["created", "updated", "unchanged", "restamped", "fresh", "failed", "skipped"]
+# "kept": compiled elsewhere in a way pinsync can only guess (Target.guess), and it
+# meets its sources, so it is left as its authors wrote it.
+Status = Literal[
+    "created", "updated", "unchanged", "restamped", "fresh", "kept", "failed", "skipped"
+]
 
 
 @dataclass(frozen=True)
@@ -416,6 +421,33 @@ def _explain_joint_failure(
     raise CompileError(f"cannot align {group.describe()}: {why}{detail}") from None
 
 
+def _kept(
+    repo: Repo,
+    target: Target,
+    old_lock: LockFile | None,
+    request: LockRequest,
+    upgrades: frozenset[NormalizedName],
+    joint: Joint | None,
+) -> bool:
+    """A lock written elsewhere whose compile pinsync can only guess is left alone while
+    it meets its sources: recompiling it on a guess (another Python, other options)
+    would rewrite a correct lock. Asked to (--force, -U, -P), or once it breaks its
+    sources, it is compiled."""
+    if target.guess is None or old_lock is None or old_lock.stamp is not None:
+        return False
+    if request.force or request.upgrade or joint is not None:
+        return False
+    if upgrades & old_lock.pins().keys() or old_lock.path not in repo.locks:
+        return False
+    if repo.locks[old_lock.path].text != old_lock.text:
+        return False  # the stage holds an edited copy (bump): judge what is there now
+    installed = installed_pins(repo, old_lock)
+    return not any(
+        f.severity == "error"
+        for f in check_sources(target, old_lock, repo.sources, installed)
+    )
+
+
 def compile_one(
     stage: Stage,
     repo: Repo,
@@ -438,6 +470,8 @@ def compile_one(
         for n, e in old_pins.items()
     ):
         return Outcome(target.output, "fresh", 0, 0.0)
+    if _kept(repo, target, old_lock, request, upgrades, joint):
+        return Outcome(target.output, "kept", 0, 0.0, target.guess)
     upgrade, upgrade_packages = request.upgrade, request.upgrade_packages
     if joint is not None:
         # The joint pins as this lock's existing pins: pip-compile keeps each one, since

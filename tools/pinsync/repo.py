@@ -306,8 +306,20 @@ def _targets(
                     # uv echoes its argv as given; pinning the header keeps the author's
                     # spelling and order where pinsync passes the same options its way.
                     custom = custom or header.command
-        python = (out_cfg.python if out_cfg else None) or config.python
-        python = python or (header.python if header else None) or CURRENT
+        configured_python = (out_cfg.python if out_cfg else None) or config.python
+        python = configured_python or (header.python if header else None) or CURRENT
+        guess = None
+        if inferred is not None:
+            guess = "its header shows only a custom command, so its options are a guess"
+        elif header is None and output in on_disk and args is None:
+            guess = "it has no pip-compile header, so how it was compiled is not known"
+        elif (
+            header is not None
+            and header.tool == "pip-compile"
+            and header.python is None
+            and configured_python is None
+        ):
+            guess = "its header does not name the Python it was compiled for"
         if invocation is not None and invocation == _plain(output, inputs):
             invocation = None  # the default, spelled one way so equal targets compare equal
         targets.append(
@@ -321,6 +333,7 @@ def _targets(
                 invocation,
                 out_cfg.omit if out_cfg else frozenset(),
                 inferred,
+                guess,
             )
         )
         claimed.update(inputs)

@@ -1,0 +1,126 @@
+"""Environments beyond Dockerfiles: CI jobs and tox environments that install locks.
+
+Each repository is locked by pinsync (the real pip-compile, offline); the locks
+disagree by construction (`align = false`), so where one environment installs both,
+the check must say so, naming the environment and both installs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
+
+import pytest
+
+from conftest import PIP_TOOLS_TABLE, Repo
+from pinsync.environments import github_jobs, tox_environments
+from test_real_repos import check
+
+MakeRepo = Callable[[Mapping[str, str]], Repo]
+
+TWO_LOCKS = {
+    "dev.in": "urllib3==2.0.3\n",
+    "common.in": "requests\n",  # urllib3 resolves to 2.0.3 ...
+    "compat.in": "urllib3==1.26.18\n",  # ... and here to 1.26.18
+    "pyproject.toml": PIP_TOOLS_TABLE + "[tool.pinsync]\nalign = false\n",
+}
+
+WORKFLOW = """name: ci
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: deps
+        run: |
+          python -m pip install -r common.txt
+          pip install {second}
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - run: pip install -r compat.txt
+"""
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ("-r compat.txt", [(".github/workflows/ci.yml", 11, "urllib3", "co-installed-conflict", "error")]),
+        # A later --no-deps command states an override; it breaks no source here.
+        ("--no-deps -r compat.txt", [(".github/workflows/ci.yml", 11, "urllib3", "override", "warning")]),
+        # The same, breaking dev.in's urllib3==2.0.3: the environment misses a written requirement.
+        ("-r dev.txt && pip install --no-deps -r compat.txt", [
+            (".github/workflows/ci.yml", 11, "urllib3", "override", "error"),
+        ]),
+        # One lock per job: nothing installed together.
+        ("requests", []),
+    ],
+    ids=["two-locks-one-job", "no-deps-override", "override-breaks-dev-in", "one-lock-per-job"],
+)
+def test_a_ci_job_is_one_environment(
+    make_repo: MakeRepo, second: str, expected: list[tuple[str, int, str, str, str]]
+) -> None:
+    repo = make_repo({**TWO_LOCKS, ".github/workflows/ci.yml": WORKFLOW.format(second=second)})
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    found = [
+        (f["file"], f["line"], f["package"], f["kind"], f["severity"])
+        for f in report["findings"]
+        if f["severity"] != "info"
+    ]
+    assert found == expected
+    assert code == (1 if any(e[4] == "error" for e in expected) else 0)
+    for f in report["findings"]:
+        if f["kind"] == "co-installed-conflict":
+            assert "job test" in f["message"] and "common.txt" in f["message"]
+
+
+def test_a_tox_environment_is_one_environment(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            **TWO_LOCKS,
+            "tox.ini": "[tox]\nenvlist = py\n\n[testenv]\ndeps =\n    -r{toxinidir}/common.txt\n"
+            "commands_pre =\n    pip install -r compat.txt\ncommands = pytest\n",
+        }
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    [conflict] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert (conflict["file"], conflict["line"], conflict["kind"]) == (
+        "tox.ini",
+        8,
+        "co-installed-conflict",
+    )
+    assert "[testenv]" in conflict["message"] and code == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "jobs:\n  a:\n    defaults:\n      run:\n        working-directory: svc\n"
+            "    steps:\n      - working-directory: svc\n        run: pip install -r req.txt\n",
+            [("a", "svc/req.txt", 8)],
+        ),
+        (
+            "jobs:\n  b:\n    steps:\n      - run: >\n          pip install\n"
+            "          -r x.txt\n      - run: cd sub && pip-sync a.txt b.txt\n",
+            [("b", "x.txt", 5), ("b", "sub/a.txt", 7), ("b", "sub/b.txt", 7)],
+        ),
+        ("on: push\n", []),
+        ("jobs:\n  c:\n    steps:\n      - run: pip install -r $REQS\n", []),
+    ],
+    ids=["working-directory", "folded-block-and-pip-sync", "no-jobs", "a-variable"],
+)
+def test_github_jobs_reader(text: str, expected: list[tuple[str, str, int]]) -> None:
+    envs = github_jobs(PurePosixPath(".github/workflows/x.yml"), text)
+    got = [
+        (e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs
+    ]
+    assert got == expected
+
+
+def test_tox_reader_ignores_what_is_not_a_testenv() -> None:
+    text = "[tox]\nrequires = tox>=4\n[flake8]\nmax-line-length = 100\n"
+    assert tox_environments(PurePosixPath("tox.ini"), text) == []
