@@ -322,9 +322,9 @@ UNSTAMPED = {
         (),
         [Row("requirements.txt", 1, None, "wrong-python", "warning")],
         0,
-        f"requirements.txt was compiled for Python {OTHER_PYTHON}, which is not installed here; "
-        f"checked against its sources but not re-resolved (install Python {OTHER_PYTHON} to "
-        "have it re-resolved)",
+        f"requirements.txt was compiled for Python {OTHER_PYTHON}: Python {OTHER_PYTHON} is "
+        "needed (the lock's header or the config names it) but it is not installed here; "
+        "checked against its sources but not re-resolved",
     ),
 }
 

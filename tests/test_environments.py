@@ -124,3 +124,63 @@ def test_github_jobs_reader(text: str, expected: list[tuple[str, str, int]]) -> 
 def test_tox_reader_ignores_what_is_not_a_testenv() -> None:
     text = "[tox]\nrequires = tox>=4\n[flake8]\nmax-line-length = 100\n"
     assert tox_environments(PurePosixPath("tox.ini"), text) == []
+
+
+NOXFILE = '''import nox
+
+@nox.session(python="3.11")
+def tests(session):
+    """Run the tests."""
+    session.install("-r", "common.txt")
+    session.install({second})
+    session.run("pytest")
+
+@nox.session
+def docs(session):
+    session.install("-r", "compat.txt")
+'''
+
+
+@pytest.mark.parametrize(
+    ("second", "errors"),
+    [('"-r", "compat.txt"', [("noxfile.py", 7, "urllib3")]), ('"requests"', [])],
+    ids=["two-locks-one-session", "one-lock-per-session"],
+)
+def test_a_nox_session_is_one_environment(
+    make_repo: MakeRepo, second: str, errors: list[tuple[str, int, str]]
+) -> None:
+    repo = make_repo({**TWO_LOCKS, "noxfile.py": NOXFILE.format(second=second)})
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    found = [(f["file"], f["line"], f["package"]) for f in report["findings"] if f["severity"] == "error"]
+    assert (code, found) == ((1 if errors else 0), errors)
+    if errors:
+        assert "session tests" in report["findings"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            ".gitlab-ci.yml",
+            "stages: [test]\n.tpl:\n  script:\n    - pip install -r a.txt\n"
+            "test:\n  before_script:\n    - pip install -r a.txt\n  script:\n"
+            "    - >\n      pip install\n      -r b.txt\n    - pytest\n",
+            [("test", "a.txt", 7), ("test", "b.txt", 10)],
+        ),
+        (
+            "Makefile",
+            "VENV = .venv\n\ninstall: ## dev setup\n\tpip install -r a.txt\n\t@pip install \\\n"
+            "\t  -r b.txt\n\nlint:\n\truff check .\n",
+            [("install", "a.txt", 4), ("install", "b.txt", 5)],
+        ),
+    ],
+    ids=["gitlab", "makefile"],
+)
+def test_more_environment_readers(name: str, text: str, expected: list[tuple[str, str, int]]) -> None:
+    from pinsync.environments import gitlab_jobs, make_targets
+
+    reader = gitlab_jobs if name == ".gitlab-ci.yml" else make_targets
+    envs = reader(PurePosixPath(name), text)
+    got = [(e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs]
+    assert got == expected

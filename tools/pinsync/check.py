@@ -312,15 +312,28 @@ def check_environments(
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     asks: Mapping[PurePosixPath, Sequence[Demand]],
 ) -> Iterator[Finding]:
-    """The CI jobs and tox environments that install locks, judged like image stages."""
-    from .environments import github_jobs, tox_environments
+    """The CI jobs (GitHub, GitLab), tox environments, nox sessions and Makefile
+    targets that install locks, judged like image stages."""
+    from .environments import (
+        github_jobs,
+        gitlab_jobs,
+        make_targets,
+        nox_sessions,
+        tox_environments,
+    )
 
     for path in repo.files:
         name = path.name
         if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
             reader = github_jobs
+        elif name == ".gitlab-ci.yml":
+            reader = gitlab_jobs
         elif name == "tox.ini":
             reader = tox_environments
+        elif name == "noxfile.py":
+            reader = nox_sessions
+        elif name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
+            reader = make_targets
         else:
             continue
         if matches(path, repo.config.exclude):
@@ -693,12 +706,13 @@ def _why_not_reresolved(target: Target, options: CheckOptions) -> tuple[Kind, st
 
         try:
             find_python(target.python)
-        except InterpreterNotFound:
+        except InterpreterNotFound as exc:
+            # Not installed, or installed but unable to run pip-tools: say which.
+            why = str(exc).split(" (looked on PATH", 1)[0].split("; install it", 1)[0]
             return (
                 "wrong-python",
-                f"{out} was compiled for Python {target.python}, which is not installed here; "
-                f"checked against its sources but not re-resolved (install Python "
-                f"{target.python} to have it re-resolved)",
+                f"{out} was compiled for Python {target.python}: {why}; checked against its "
+                "sources but not re-resolved",
             )
     return None
 

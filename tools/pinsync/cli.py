@@ -70,17 +70,25 @@ def _in_flight(args: argparse.Namespace) -> Iterator[InFlight | None]:
 
 @contextlib.contextmanager
 def _credentials(repo: Repo) -> Iterator[None]:
-    """Compiles authenticate with the credentials of `index-credentials-env`, if set."""
-    from .compiler import network
+    """Compiles authenticate with the credentials of `index-credentials-env`, if set,
+    and run with the pip-tools and pip the repository pins for itself, if it does."""
+    from .compiler import TOOL_NOTES, network, using_tools
     from .indexes import credentials_from_env, netrc_for
+    from .toolchains import repo_tools
 
     found = credentials_from_env(repo.config.index_credentials_env, os.environ)
     config = repo.config
+    pinned = repo_tools(repo.locks)
     with (
         netrc_for(found, os.environ) as path,
         network(path, config.network_timeout, config.pypi_mirror),
+        using_tools(pinned.pip_tools if pinned else None, pinned.pip if pinned else None),
     ):
-        yield
+        try:
+            yield
+        finally:
+            for note in dict.fromkeys(TOOL_NOTES):
+                print(f"pinsync: note: {note}", file=sys.stderr)
 
 
 def _outcome_printer(in_flight: InFlight | None) -> Callable[[Outcome], None]:
@@ -196,7 +204,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
             result = run_lock(repo, request, cwd, _outcome_printer(in_flight), in_flight)
     for path, why in repo.unmanaged:
         print(f"{path.as_posix():<40} {why}")
-    compiled = {o.output for o in result.outcomes}
+    compiled = {o.output for o in result.outcomes if o.status not in ("kept", "fresh")}
     for target in repo.graph.order():
         if target.inferred is not None and target.output in compiled:
             print(

@@ -44,6 +44,40 @@ _KEPT = {
 _NETRC: list[str] = []
 _TIMEOUT: list[float] = [NETWORK_TIMEOUT]
 _MIRROR: list[str | None] = [None]
+# The (pip-tools, pip) versions compiles run with, where the repository pins its own
+# (see toolchains.py); empty: ours. Notes on what could not be set up, for the user.
+_TOOLS: list[tuple[str, str | None]] = []
+TOOL_NOTES: list[str] = []
+
+
+@contextlib.contextmanager
+def using_tools(pip_tools: str | None, pip: str | None = None) -> Iterator[None]:
+    """Compiles started inside run with pip-tools `pip_tools` and pip `pip` (in a
+    cached venv per Python and version pair), or with ours where `pip_tools` is None
+    or is ours."""
+    ours = pip_tools is None or (pip_tools, pip or _dist_version("pip")) == (
+        _dist_version("pip_tools"),
+        _dist_version("pip"),
+    )
+    if not ours:
+        assert pip_tools is not None
+        _TOOLS.append((pip_tools, pip))
+    try:
+        yield
+    finally:
+        if not ours:
+            _TOOLS.pop()
+
+
+def compile_tools() -> tuple[str, str | None]:
+    """The (pip-tools, pip) versions compiles use now."""
+    if _TOOLS and _TOOLS[-1][0] not in _FAILED_TOOLS:
+        return _TOOLS[-1]
+    return pip_tools_version(), _dist_version("pip")
+
+
+# Versions whose venv could not be made here: compiles fall back to ours, once said.
+_FAILED_TOOLS: set[str] = set()
 
 
 @contextlib.contextmanager
@@ -411,7 +445,7 @@ def toolchain(tool: str) -> tuple[str, str | None]:
     """What, besides the inputs, decides a lock's bytes: (compiler version, pip version)."""
     if tool == "uv":
         return f"uv {_dist_version('uv') or uv_version()}", None
-    return pip_tools_version(), _dist_version("pip")
+    return compile_tools()
 
 
 @cache
@@ -462,36 +496,47 @@ def _candidates(version: str) -> list[str]:
     return found
 
 
-@cache
 def find_python(version: str) -> str:
+    """The interpreter that compiles for Python `version` with the tools of the run."""
+    return _find_python(version, compile_tools())
+
+
+@cache
+def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
     """An interpreter of `version` that can run pip-tools.
 
     The current one when it matches; else one found on PATH, in pyenv's versions or
     among uv's managed Pythons, given a cached virtual environment with the same
     pip-tools and pip as ours when it has none.
     """
-    if version == CURRENT:
-        pip_tools_version()
+    tools, pip = toolset
+    ours = toolset == (pip_tools_version(), _dist_version("pip"))
+    if version == CURRENT and ours:
         return sys.executable
-    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
-    exe = next((c for c in _candidates(version) if _output([c, "-c", probe]) == version), None)
+    if version == CURRENT:
+        exe: str | None = sys.executable
+    else:
+        probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+        exe = next((c for c in _candidates(version) if _output([c, "-c", probe]) == version), None)
     if exe is None:
         raise InterpreterNotFound(
             f"Python {version} is needed (the lock's header or the config names it) but it is "
             f"not installed here (looked on PATH, in pyenv and in uv's Pythons); install it, "
             f'or set python = "{CURRENT}" in [tool.pinsync] to lock for this interpreter'
         )
-    tools = pip_tools_version()
-    pip = _dist_version("pip")
     key = hashlib.sha256(f"{exe}\0{tools}\0{pip}".encode()).hexdigest()[:12]
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = cache_root / "pinsync" / f"py{version}-pip-tools{tools}-{key}"
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     python = str(bindir / ("python.exe" if os.name == "nt" else "python"))
+    used = f"compiled with the repository's pip-tools {tools}" + (f" and pip {pip}" if pip else "")
+    if not ours:
+        # Said once a run: which tools wrote the locks is part of their provenance.
+        TOOL_NOTES.append(used)
     if Path(python).exists() and _output([python, "-c", "import piptools"]) is not None:
         return python
     shutil.rmtree(venv, ignore_errors=True)
-    if _link_our_tools(exe, venv, python):
+    if ours and _link_our_tools(exe, venv, python):
         return python
     shutil.rmtree(venv, ignore_errors=True)
     # The same pip-tools and pip as the suite's own lock installed here, sealed like a
@@ -506,9 +551,20 @@ def find_python(version: str) -> str:
             step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
         )
         if proc.returncode != 0:
+            why = explain_failure(proc.stderr)
+            shutil.rmtree(venv, ignore_errors=True)
+            if not ours:
+                # The repository's own pip-tools cannot be had here (offline, or not
+                # for this Python): compile with ours, and say so once.
+                TOOL_NOTES.remove(used)  # it was not, after all
+                _FAILED_TOOLS.add(tools)
+                TOOL_NOTES.append(
+                    f"could not set up the repository's pip-tools {tools} for Python "
+                    f"{version} ({why}); compiled with pinsync's {pip_tools_version()}"
+                )
+                return find_python(version)
             raise InterpreterNotFound(
-                f"could not set up pip-tools {tools} for Python {version}: "
-                + explain_failure(proc.stderr)
+                f"could not set up pip-tools {tools} for Python {version}: {why}"
             )
     return python
 

@@ -10,12 +10,13 @@ stage must. Pure: paths and texts in, installs out.
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Final
+from typing import Final, TypeGuard
 
 from .discovery import join
 
@@ -95,8 +96,8 @@ def _requirement_files(
     paths: list[str] = []
     it = iter(rest)
     for word in it:
-        if word in ("-r", "--requirement"):
-            paths.append(next(it, ""))
+        if word in ("-r", "--requirement") or re.fullmatch(r"-[a-zA-Z]+r", word):
+            paths.append(next(it, ""))  # `-qr file`: short options combine
         elif word.startswith("--requirement="):
             paths.append(word.partition("=")[2])
         elif word.startswith("-r") and len(word) > 2:
@@ -118,7 +119,8 @@ def _logical(lines: list[str], start: int) -> Iterator[tuple[int, str]]:
             parts[-1] = parts[-1].rstrip()[:-1]
             k += 1
             parts.append(lines[k])
-        yield number, " ".join(p.strip() for p in parts)
+        # The first line keeps its indentation: a Makefile's tab says "recipe".
+        yield number, " ".join([parts[0].rstrip(), *(p.strip() for p in parts[1:])])
         k += 1
 
 
@@ -230,3 +232,153 @@ def tox_environments(path: PurePosixPath, text: str) -> list[Environment]:
 
 def _line_of(lines: list[str], text: str) -> int:
     return next((i + 1 for i, x in enumerate(lines) if text and text in x), 1)
+
+
+def nox_sessions(path: PurePosixPath, text: str) -> list[Environment]:
+    """Each `@nox.session` function's `session.install(...)` calls, in order: the
+    `-r FILE` arguments written as string literals, relative to the noxfile."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    envs = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or not any(
+            _is_session(d) for d in node.decorator_list
+        ):
+            continue
+        installs: list[Install] = []
+        for count, call in enumerate(
+            sorted(
+                (c for c in ast.walk(node) if _is_install(c)),
+                key=lambda c: (c.lineno, c.col_offset),
+            )
+        ):
+            words = [
+                a.value
+                for a in call.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+            if len(words) != len(call.args):
+                continue  # a computed argument: not a file this reading can name
+            command = shlex.join(["pip", "install", *words])
+            installs.extend(installs_in(path, call.lineno, command, path.parent, count))
+        if installs:
+            envs.append(Environment(f"{path} session {node.name}", path, tuple(installs)))
+    return envs
+
+
+def _is_session(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr == "session"
+
+
+def _is_install(node: ast.AST) -> TypeGuard[ast.Call]:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "install"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "session"
+    )
+
+
+# GitLab CI keys that are not jobs, and the keys of a job whose commands run in it.
+_GITLAB_RESERVED: Final = frozenset(
+    {"stages", "variables", "default", "include", "workflow", "image", "services", "cache",
+     "before_script", "after_script"}
+)
+_GITLAB_SCRIPTS: Final = ("before_script", "script")
+
+
+def gitlab_jobs(path: PurePosixPath, text: str) -> list[Environment]:
+    """Each job of a `.gitlab-ci.yml`: its `before_script` then `script` lines, in order
+    (list items, or a block under one). Hidden jobs (`.template`) are templates."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    envs: list[Environment] = []
+    k = 0
+    while k < len(lines):
+        line = lines[k]
+        if not line or line[0] in " #\t-" or not line.rstrip().endswith(":"):
+            k += 1
+            continue
+        name = line.rstrip()[:-1].strip("'\"")
+        k += 1
+        body: list[tuple[int, str]] = []
+        while k < len(lines) and (not lines[k].strip() or lines[k][:1] in (" ", "\t", "#")):
+            body.append((k + 1, lines[k]))
+            k += 1
+        if name in _GITLAB_RESERVED or name.startswith("."):
+            continue
+        installs: list[Install] = []
+        count = 0
+        for key in _GITLAB_SCRIPTS:
+            for number, command in _yaml_list(body, key):
+                found = installs_in(path, number, command, PurePosixPath("."), count)
+                installs.extend(found)
+                count += 1 + len(found)
+        if installs:
+            envs.append(Environment(f"{path} job {name}", path, tuple(installs)))
+    return envs
+
+
+def _yaml_list(body: list[tuple[int, str]], key: str) -> Iterator[tuple[int, str]]:
+    """The items of `key:` in a job's body: `- cmd` lines (folded `- >` blocks joined)."""
+    start = next(
+        (i for i, (_, x) in enumerate(body) if x.strip() == f"{key}:"), None
+    )
+    if start is None:
+        return
+    indent = _indent(body[start][1])
+    i = start + 1
+    while i < len(body):
+        number, line = body[i]
+        if line.strip() and _indent(line) <= indent:
+            break
+        item = line.strip()
+        if item.startswith("- "):
+            text = item[2:].strip()
+            if text in ("|", ">", "|-", ">-"):
+                block = []
+                i += 1
+                while i < len(body) and (not body[i][1].strip() or _indent(body[i][1]) > _indent(line)):
+                    block.append(body[i][1].strip())
+                    i += 1
+                joiner = " " if text.startswith(">") else "\n"
+                for offset, part in enumerate(joiner.join(block).split("\n")):
+                    yield number + 1 + offset, part
+                continue
+            yield number, text.strip("'\"")
+        i += 1
+
+
+def make_targets(path: PurePosixPath, text: str) -> list[Environment]:
+    """Each Makefile target's recipe, run from the Makefile's directory: a developer's
+    one environment (`make install` into the active virtualenv)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    envs: list[Environment] = []
+    name: str | None = None
+    installs: list[Install] = []
+    count = 0
+
+    def close() -> None:
+        if name is not None and installs:
+            envs.append(Environment(f"{path} target {name}", path, tuple(installs)))
+
+    for number, line in _logical(lines, 0):
+        if line.startswith("\t"):
+            if name is not None:
+                command = line.strip().lstrip("@-+").replace("$$", "$")
+                found = installs_in(path, number, command, path.parent, count)
+                installs.extend(found)
+                count += 1 + len(found)
+            continue
+        head = line.split("#", 1)[0]
+        if ":" in head and "=" not in head.split(":", 1)[0] and not head.startswith((" ", ".")):
+            close()
+            name, installs, count = head.split(":", 1)[0].strip(), [], 0
+        elif head.strip():
+            close()
+            name, installs = None, []
+    close()
+    return envs
