@@ -26,7 +26,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import Repo
+from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.lockfile import parse_lockfile
 from pinsync.toolchains import RepoTools, repo_tools
 from test_indexes import free_port, wait_until_serving
@@ -169,9 +169,37 @@ def test_locks_are_compiled_with_the_pip_tools_the_repository_pins(
             {"a.txt": "pip-tools==7.5.3\n", "b.txt": "pip-tools==7.6.0\npip==26.0\n"},
             RepoTools("7.6.0", "26.0", PurePosixPath("b.txt")),
         ),
+        ({"a.txt": "uv==0.4.15\n"}, RepoTools(None, None, None, "0.4.15")),
     ],
-    ids=["no-locks", "no-pin", "most-locks-win", "tie-newest-wins"],
+    ids=["no-locks", "no-pin", "most-locks-win", "tie-newest-wins", "uv-alone"],
 )
 def test_repo_tools(locks: dict[str, str], expected: RepoTools | None) -> None:
     parsed = {PurePosixPath(p): parse_lockfile(PurePosixPath(p), t) for p, t in locks.items()}
     assert repo_tools(parsed) == expected
+
+
+def test_a_uv_lock_is_compiled_with_the_uv_the_repository_pins(
+    make_repo: MakeRepo, mirror_packages: Path
+) -> None:
+    """The repository pins a uv that cannot be had here: the note says so, and the
+    compile falls back to pinsync's own uv, whose lock is the same."""
+    from test_real_repos import uv_compile
+
+    with open_index(mirror_packages) as url:
+        repo = make_repo(
+            {
+                "pyproject.toml": PIP_TOOLS_TABLE
+                + f'[tool.pinsync]\npypi-mirror = "{url}"\n'
+                '[tool.uv.pip]\nno-index = true\nfind-links = ["wheels"]\n',
+                "requirements.in": "flask\n",
+                "requirements/tools.in": "uv==0.0.99\n",
+            }
+        )
+        # The repository's wheelhouse has that uv (labelled so), the mirror does not.
+        wheel_of_installed("uv", repo.path / "wheels", "0.0.99")
+        repo.pip_compile("-o", "requirements/tools.txt", "requirements/tools.in")
+        uv_compile(repo, "-o", "requirements.txt", "requirements.in")
+        before = repo.read("requirements.txt")
+        proc = repo.pinsync("lock", "--force")
+        assert "could not set up the repository's uv 0.0.99" in proc.stderr, proc.stderr
+        assert repo.read("requirements.txt").rsplit("# pinsync-stamp", 1)[0] == before

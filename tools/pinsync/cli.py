@@ -82,7 +82,11 @@ def _credentials(repo: Repo) -> Iterator[None]:
     with (
         netrc_for(found, os.environ) as path,
         network(path, config.network_timeout, config.pypi_mirror),
-        using_tools(pinned.pip_tools if pinned else None, pinned.pip if pinned else None),
+        using_tools(
+            pinned.pip_tools if pinned else None,
+            pinned.pip if pinned else None,
+            pinned.uv if pinned else None,
+        ),
     ):
         try:
             yield

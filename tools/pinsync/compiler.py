@@ -47,14 +47,17 @@ _MIRROR: list[str | None] = [None]
 # The (pip-tools, pip) versions compiles run with, where the repository pins its own
 # (see toolchains.py); empty: ours. Notes on what could not be set up, for the user.
 _TOOLS: list[tuple[str, str | None]] = []
+_UV: list[str] = []
 TOOL_NOTES: list[str] = []
 
 
 @contextlib.contextmanager
-def using_tools(pip_tools: str | None, pip: str | None = None) -> Iterator[None]:
+def using_tools(
+    pip_tools: str | None, pip: str | None = None, uv: str | None = None
+) -> Iterator[None]:
     """Compiles started inside run with pip-tools `pip_tools` and pip `pip` (in a
     cached venv per Python and version pair), or with ours where `pip_tools` is None
-    or is ours."""
+    or is ours; uv locks with uv `uv` likewise."""
     ours = pip_tools is None or (pip_tools, pip or _dist_version("pip")) == (
         _dist_version("pip_tools"),
         _dist_version("pip"),
@@ -62,11 +65,17 @@ def using_tools(pip_tools: str | None, pip: str | None = None) -> Iterator[None]
     if not ours:
         assert pip_tools is not None
         _TOOLS.append((pip_tools, pip))
+    own_uv = uv is not None and uv != _dist_version("uv")
+    if own_uv:
+        assert uv is not None
+        _UV.append(uv)
     try:
         yield
     finally:
         if not ours:
             _TOOLS.pop()
+        if own_uv:
+            _UV.pop()
 
 
 def compile_tools() -> tuple[str, str | None]:
@@ -444,13 +453,57 @@ def pip_tools_version() -> str:
 def toolchain(tool: str) -> tuple[str, str | None]:
     """What, besides the inputs, decides a lock's bytes: (compiler version, pip version)."""
     if tool == "uv":
+        if _UV and _UV[-1] not in _FAILED_TOOLS:
+            find_uv()  # whether it can be had decides what compiles: settle it first
+        if _UV and _UV[-1] not in _FAILED_TOOLS:
+            return f"uv {_UV[-1]}", None
         return f"uv {_dist_version('uv') or uv_version()}", None
     return compile_tools()
 
 
-@cache
 def find_uv() -> str:
-    """The uv binary: the one installed beside pinsync (tools.txt pins it), else PATH."""
+    """The uv binary: the repository's own uv where it pins one (and it can be had),
+    else the one installed beside pinsync (tools.txt pins it), else PATH."""
+    if _UV and _UV[-1] not in _FAILED_TOOLS:
+        found = _repo_uv(_UV[-1])
+        if found is not None:
+            return found
+    return _our_uv()
+
+
+@cache
+def _repo_uv(version: str) -> str | None:
+    """uv `version` in a cached venv, installed sealed; None (and a note) where it
+    cannot be had, so that the compile falls back to ours."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = cache_root / "pinsync" / f"uv{version}"
+    binary = venv / "bin" / "uv"
+    probe = [str(binary), "--version"]
+    if not (binary.exists() and (_output(probe) or "").split()[1:2] == [version]):
+        shutil.rmtree(venv, ignore_errors=True)
+        for step in (
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"uv=={version}"],
+            probe,
+        ):
+            proc = subprocess.run(
+                step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
+            )
+            if proc.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                _FAILED_TOOLS.add(version)
+                TOOL_NOTES.append(
+                    f"could not set up the repository's uv {version} "
+                    f"({explain_failure(proc.stderr)}); falling back to pinsync's "
+                    f"{_dist_version('uv') or 'uv'}"
+                )
+                return None
+    TOOL_NOTES.append(f"compiled with the repository's uv {version}")
+    return str(binary)
+
+
+@cache
+def _our_uv() -> str:
     try:
         from uv import find_uv_bin
 
@@ -468,6 +521,8 @@ def find_uv() -> str:
 
 @cache
 def uv_version() -> str:
+    if _UV and _UV[-1] not in _FAILED_TOOLS:
+        return _UV[-1]
     out = _output([find_uv(), "--version"]) or "uv unknown"
     return out.split()[1] if len(out.split()) > 1 else out
 
@@ -533,7 +588,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
     if not ours:
         # Said once a run: which tools wrote the locks is part of their provenance.
         TOOL_NOTES.append(used)
-    if Path(python).exists() and _output([python, "-c", "import piptools"]) is not None:
+    if Path(python).exists() and _output([python, "-m", "piptools", "--help"]) is not None:
         return python
     shutil.rmtree(venv, ignore_errors=True)
     if ours and _link_our_tools(exe, venv, python):
@@ -546,12 +601,16 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
         [exe, "-m", "venv", str(venv)],
         [python, "-m", "pip", "install", "-q", *pins],
         [python, "-m", "compileall", "-q", str(venv)],
+        # Installed is not working: pip-tools against a pip it does not support (an
+        # unpinned pip resolves to the newest) fails on import, not on install.
+        [python, "-m", "piptools", "--help"],
     ):
         proc = subprocess.run(
             step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
         )
         if proc.returncode != 0:
-            why = explain_failure(proc.stderr)
+            last = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            why = redact(last[0]) if step[-1] == "--help" else explain_failure(proc.stderr)
             shutil.rmtree(venv, ignore_errors=True)
             if not ours:
                 # The repository's own pip-tools cannot be had here (offline, or not
@@ -560,7 +619,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
                 _FAILED_TOOLS.add(tools)
                 TOOL_NOTES.append(
                     f"could not set up the repository's pip-tools {tools} for Python "
-                    f"{version} ({why}); compiled with pinsync's {pip_tools_version()}"
+                    f"{version} ({why}); falling back to pinsync's {pip_tools_version()}"
                 )
                 return find_python(version)
             raise InterpreterNotFound(
