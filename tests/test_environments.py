@@ -184,3 +184,25 @@ def test_more_environment_readers(name: str, text: str, expected: list[tuple[str
     envs = reader(PurePosixPath(name), text)
     got = [(e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs]
     assert got == expected
+
+
+def test_a_job_that_runs_a_script_installs_what_the_script_installs(make_repo: MakeRepo) -> None:
+    """The CI job installs common.txt, then runs scripts/bootstrap.sh, which installs
+    compat.txt: one environment, and the finding points at the script's line."""
+    workflow = (
+        "jobs:\n  test:\n    steps:\n      - run: pip install -r common.txt\n"
+        "      - run: bash scripts/bootstrap.sh\n"
+    )
+    script = "#!/bin/sh\nset -e\npip install -r compat.txt\n"
+    repo = make_repo(
+        {**TWO_LOCKS, ".github/workflows/ci.yml": workflow, "scripts/bootstrap.sh": script}
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    errors = [
+        (f["file"], f["line"], f["kind"]) for f in report["findings"] if f["severity"] == "error"
+    ]
+    assert (code, errors) == (1, [("scripts/bootstrap.sh", 3, "co-installed-conflict")])
+    assert "job test" in report["findings"][0]["message"] or any(
+        "job test" in f["message"] for f in report["findings"]
+    )

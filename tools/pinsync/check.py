@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     # Imported where used: the common case, a stamped repository in sync, needs
     # neither pip-compile nor a Dockerfile parser, and CI pays their import per run.
     from .dockerfile import Dockerfile, RequirementInstall
+    from .environments import Environment
     from .sites import SitePin
 
 # The files that make a directory a Python project of its own.
@@ -226,6 +227,7 @@ class Step:
     line: int
     no_deps: bool
     command: int  # the locks of one command are resolved together by pip
+    file: str | None = None  # where it is written, when not in the environment's file
 
 
 def judge_together(
@@ -268,7 +270,7 @@ def judge_together(
                 )
                 if broken is not None:
                     yield Finding(
-                        file,
+                        item.file or file,
                         item.line,
                         name,
                         "override",
@@ -283,7 +285,7 @@ def judge_together(
                 # A later `pip install --no-deps -r overrides.txt` is how a team states
                 # that these pins replace the earlier ones: intent, not an accident.
                 yield Finding(
-                    file,
+                    item.file or file,
                     item.line,
                     name,
                     "override",
@@ -295,7 +297,7 @@ def judge_together(
                 )
                 continue
             yield Finding(
-                file,
+                item.file or file,
                 item.line,
                 name,
                 "co-installed-conflict",
@@ -312,16 +314,29 @@ def check_environments(
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     asks: Mapping[PurePosixPath, Sequence[Demand]],
 ) -> Iterator[Finding]:
-    """The CI jobs (GitHub, GitLab), tox environments, nox sessions and Makefile
-    targets that install locks, judged like image stages."""
+    """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets
+    and shell scripts that install locks, judged like image stages; a line that runs
+    a script of the repository installs what the script installs."""
     from .environments import (
+        Environment,
         github_jobs,
         gitlab_jobs,
         make_targets,
         nox_sessions,
+        script_installs,
         tox_environments,
     )
 
+    scripts = {}
+    for path in repo.files:
+        if path.suffix in (".sh", ".bash") and not matches(path, repo.config.exclude):
+            try:
+                scripts[path] = script_installs(path, repo.read(path))
+            except PinsyncError:
+                continue
+    for path, installs in scripts.items():
+        env = Environment(path.as_posix(), path, tuple(installs))
+        yield from _judge_environment(env, locks, asks)
     for path in repo.files:
         name = path.name
         if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
@@ -339,15 +354,26 @@ def check_environments(
         if matches(path, repo.config.exclude):
             continue
         try:
-            envs = reader(path, repo.read(path))
+            envs = reader(path, repo.read(path), scripts)
         except PinsyncError:
             continue
         for env in envs:
-            steps = [
-                Step(i.path, i.line, i.no_deps, i.command) for i in env.installs if i.path in locks
-            ]
-            if len({s.lock for s in steps}) > 1:
-                yield from judge_together(path.as_posix(), env.name, steps, locks, asks, set())
+            yield from _judge_environment(env, locks, asks)
+
+
+def _judge_environment(
+    env: Environment,
+    locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+    asks: Mapping[PurePosixPath, Sequence[Demand]],
+) -> Iterator[Finding]:
+    # A finding sits where its install is written: maybe a script the environment runs.
+    steps = [
+        Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix())
+        for i in env.installs
+        if i.path in locks
+    ]
+    if len({s.lock for s in steps}) > 1:
+        yield from judge_together(env.file.as_posix(), env.name, steps, locks, asks, set())
 
 
 # --- other pin sites ----------------------------------------------------------------

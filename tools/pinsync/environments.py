@@ -13,8 +13,8 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Final, TypeGuard
 
@@ -46,10 +46,20 @@ class Environment:
     installs: tuple[Install, ...]
 
 
+# The installs of each shell script of the repository, for the lines that run one.
+Scripts = Mapping[PurePosixPath, Sequence[Install]]
+
+
 def installs_in(
-    file: PurePosixPath, number: int, text: str, cwd: PurePosixPath, first: int
+    file: PurePosixPath,
+    number: int,
+    text: str,
+    cwd: PurePosixPath,
+    first: int,
+    scripts: Scripts | None = None,
 ) -> list[Install]:
-    """The requirement files one shell line installs, commands numbered from `first`."""
+    """The requirement files one shell line installs, commands numbered from `first`;
+    a line that runs a script of the repository installs what that script installs."""
     try:
         words = shlex.split(text, comments=True)
     except ValueError:
@@ -63,9 +73,40 @@ def installs_in(
             continue
         if command and command[0] == "cd" and len(command) > 1 and "$" not in command[1]:
             cwd = join(cwd, command[1])
+        called = _script_called(command, cwd, scripts or {})
+        if called is not None:
+            # Its installs keep their own file:line; their commands follow this one's.
+            out.extend(replace(i, command=count + 1 + i.command) for i in called)
+            count += 1 + len(called)
         out.extend(_requirement_files(file, number, command, cwd, count))
         count += 1
         command = []
+    return out
+
+
+def _script_called(
+    words: Sequence[str], cwd: PurePosixPath, scripts: Scripts
+) -> Sequence[Install] | None:
+    if not words:
+        return None
+    if words[0] in ("bash", "sh", "source", ".") and len(words) > 1:
+        target = words[1]
+    elif words[0].endswith(".sh") or words[0].startswith("./"):
+        target = words[0]
+    else:
+        return None
+    return scripts.get(join(cwd, target))
+
+
+def script_installs(path: PurePosixPath, text: str) -> list[Install]:
+    """What a shell script installs, in order, run from the root (as CI runs it)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    out: list[Install] = []
+    count = 0
+    for number, line in _logical(lines, 0):
+        found = installs_in(path, number, line, PurePosixPath("."), count)
+        out.extend(found)
+        count += 1 + len(found)
     return out
 
 
@@ -128,7 +169,7 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def github_jobs(path: PurePosixPath, text: str) -> list[Environment]:
+def github_jobs(path: PurePosixPath, text: str, scripts: Scripts | None = None) -> list[Environment]:
     """Each job of a GitHub Actions workflow: its `run:` steps in order, in one runner.
 
     A reading of the usual layout (`jobs:` at the top, a job per key, `run:` a
@@ -183,7 +224,7 @@ def github_jobs(path: PurePosixPath, text: str) -> list[Environment]:
                 # A folded block is one line of text: its lines joined by spaces.
                 block = [" ".join(x.strip() for x in block if x.strip())]
             for number, command in _logical(block, 0):
-                found = installs_in(path, offset + number, command, workdir, count)
+                found = installs_in(path, offset + number, command, workdir, count, scripts)
                 installs.extend(found)
                 count += 1 + len(found)
             continue
@@ -193,7 +234,9 @@ def github_jobs(path: PurePosixPath, text: str) -> list[Environment]:
     return [j for j in jobs if j.installs]
 
 
-def tox_environments(path: PurePosixPath, text: str) -> list[Environment]:
+def tox_environments(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
     """Each `[testenv...]` section's `deps` (`-r file`), then its `commands_pre` and
     `commands`, in order; tox runs them from the directory of tox.ini."""
     import configparser
@@ -222,7 +265,7 @@ def tox_environments(path: PurePosixPath, text: str) -> list[Environment]:
                     command = f"pip install {entry}" if entry.startswith(("-r", "--requirement")) else ""
                 else:
                     command = entry
-                found = installs_in(path, number, command, here, count) if command else []
+                found = installs_in(path, number, command, here, count, scripts) if command else []
                 installs.extend(found)
                 count += 1 + len(found)
         if installs:
@@ -234,7 +277,9 @@ def _line_of(lines: list[str], text: str) -> int:
     return next((i + 1 for i, x in enumerate(lines) if text and text in x), 1)
 
 
-def nox_sessions(path: PurePosixPath, text: str) -> list[Environment]:
+def nox_sessions(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
     """Each `@nox.session` function's `session.install(...)` calls, in order: the
     `-r FILE` arguments written as string literals, relative to the noxfile."""
     try:
@@ -291,7 +336,9 @@ _GITLAB_RESERVED: Final = frozenset(
 _GITLAB_SCRIPTS: Final = ("before_script", "script")
 
 
-def gitlab_jobs(path: PurePosixPath, text: str) -> list[Environment]:
+def gitlab_jobs(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
     """Each job of a `.gitlab-ci.yml`: its `before_script` then `script` lines, in order
     (list items, or a block under one). Hidden jobs (`.template`) are templates."""
     lines = text.replace("\r\n", "\n").split("\n")
@@ -314,7 +361,7 @@ def gitlab_jobs(path: PurePosixPath, text: str) -> list[Environment]:
         count = 0
         for key in _GITLAB_SCRIPTS:
             for number, command in _yaml_list(body, key):
-                found = installs_in(path, number, command, PurePosixPath("."), count)
+                found = installs_in(path, number, command, PurePosixPath("."), count, scripts)
                 installs.extend(found)
                 count += 1 + len(found)
         if installs:
@@ -352,7 +399,9 @@ def _yaml_list(body: list[tuple[int, str]], key: str) -> Iterator[tuple[int, str
         i += 1
 
 
-def make_targets(path: PurePosixPath, text: str) -> list[Environment]:
+def make_targets(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
     """Each Makefile target's recipe, run from the Makefile's directory: a developer's
     one environment (`make install` into the active virtualenv)."""
     lines = text.replace("\r\n", "\n").split("\n")
@@ -369,7 +418,7 @@ def make_targets(path: PurePosixPath, text: str) -> list[Environment]:
         if line.startswith("\t"):
             if name is not None:
                 command = line.strip().lstrip("@-+").replace("$$", "$")
-                found = installs_in(path, number, command, path.parent, count)
+                found = installs_in(path, number, command, path.parent, count, scripts)
                 installs.extend(found)
                 count += 1 + len(found)
             continue
