@@ -637,3 +637,26 @@ def test_a_lock_compiled_elsewhere_on_a_guess_is_kept_while_it_meets_its_sources
     repo.write({"requirements.in": "flask\nrequests\n"})
     repo.pinsync("lock")
     assert "requests==2.31.0" in repo.read("requirements.txt")
+
+
+SETUP_CFG_SOURCE = (
+    "[metadata]\nname = demo\nversion = 1.0\n\n[options]\npy_modules =\n"
+    "install_requires =\n    flask\n{more}\n[options.extras_require]\ndev =\n    pytest\n"
+)
+
+
+def test_setup_cfg_source_with_an_extra(make_repo: MakeRepo) -> None:
+    """`pip-compile --extra=dev setup.cfg`, read as setuptools reads it."""
+    repo = make_repo({"setup.cfg": SETUP_CFG_SOURCE.format(more="")})
+    repo.pip_compile(
+        "--extra=dev", "--no-build-isolation", "-o", "requirements-dev.txt", "setup.cfg"
+    )
+    assert "pytest==" in repo.read("requirements-dev.txt")
+    code, report = check(repo, "--offline")
+    assert code == 0, report
+    assert [f["kind"] for f in report["findings"]] == ["unverified"]
+    repo.write({"setup.cfg": SETUP_CFG_SOURCE.format(more="    requests >= 2\n")})
+    code, report = check(repo, "--offline")
+    assert kinds(report, "error") == [("requirements-dev.txt", "requests", "stale-lock")]
+    [error] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert "setup.cfg:9 requires 'requests >= 2'" in error["message"]

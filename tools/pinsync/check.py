@@ -109,18 +109,19 @@ def check_stamp(
 def _with_metadata(
     repo: Repo, target: Target
 ) -> tuple[Mapping[PurePosixPath, ReqFile], list[Finding]]:
-    """The sources of `target`, a pyproject.toml input read as pip-compile reads it:
-    its dependencies and the extras its command names."""
-    metadata = [p for p in target.inputs if p.name == "pyproject.toml"]
+    """The sources of `target`, a pyproject.toml or setup.cfg input read as pip-compile
+    reads it: its dependencies and the extras its command names."""
+    metadata = [p for p in target.inputs if p.name in ("pyproject.toml", "setup.cfg")]
     if not metadata:
         return repo.sources, []
-    from .pyproject import compile_extras, metadata_source
+    from .pyproject import compile_extras, metadata_source, setup_cfg_source
 
     extras, everything = compile_extras(target.args)
     sources = dict(repo.sources)
     notes = []
     for path in metadata:
-        read = metadata_source(path, repo.read(path), extras, everything)
+        reader = metadata_source if path.name == "pyproject.toml" else setup_cfg_source
+        read = reader(path, repo.read(path), extras, everything)
         sources[path] = read.requirements
         if read.unread:
             out = target.output.as_posix()

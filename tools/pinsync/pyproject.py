@@ -423,3 +423,59 @@ def metadata_files(path: PurePosixPath, text: str) -> tuple[PurePosixPath, ...]:
             if isinstance(name, str):
                 out.append(PurePosixPath(posixpath.normpath((path.parent / name).as_posix())))
     return tuple(out)
+
+
+def setup_cfg_source(
+    path: PurePosixPath, text: str, extras: Collection[str], all_extras: bool
+) -> MetadataSource:
+    """`[options] install_requires` and the `[options.extras_require]` extras asked for,
+    read as setuptools reads a setup.cfg: one requirement per line, `;` markers and
+    all. A `file:` or `attr:` directive names what only setuptools resolves."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        return MetadataSource(ReqFile(path), f"{path} is not a valid setup.cfg ({_first_line(exc)})")
+    lines = text.splitlines()
+    wanted = {canonicalize_name(e) for e in extras}
+    values: list[str] = [parser.get("options", "install_requires", fallback="")]
+    if parser.has_section("options.extras_require"):
+        for extra, value in parser.items("options.extras_require"):
+            if all_extras or canonicalize_name(extra) in wanted:
+                values.append(value)
+    entries: list[Entry] = []
+    unread = None
+    for value in values:
+        if value.strip().startswith(("file:", "attr:")):
+            unread = (
+                f"{path} names its requirements with `{value.strip().split(':')[0]}:`, which "
+                "only setuptools resolves: they are checked by re-resolving, not offline"
+            )
+            continue
+        for raw in value.splitlines():
+            item = raw.split(" #", 1)[0].strip()
+            if not item or item.startswith("#"):
+                continue
+            try:
+                req = Requirement(item)
+            except InvalidRequirement:
+                continue  # setuptools itself will say what is wrong with it
+            number = next((i + 1 for i, x in enumerate(lines) if item in x), 1)
+            entries.append(
+                Entry(
+                    canonicalize_name(req.name),
+                    req.name,
+                    req.specifier,
+                    frozenset(canonicalize_name(x) for x in req.extras),
+                    str(req.marker) if req.marker else None,
+                    req.url,
+                    False,
+                    (),
+                    number,
+                    number,
+                    item,
+                )
+            )
+    return MetadataSource(ReqFile(path, tuple(entries)), unread)
