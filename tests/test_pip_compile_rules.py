@@ -544,6 +544,18 @@ COMMAND_FILES = {
         ("--allow-unsafe", "-o", "requirements/base.txt", "requirements/base.in"),
         "pip-compile",
     ),
+    "noxfile": (
+        {
+            "noxfile.py": "import nox\n\n@nox.session\ndef lock(session):\n"
+            '    session.install("pip-tools")\n'
+            '    session.run("pip-compile", "--generate-hashes", "--output-file",\n'
+            '                "requirements/base.txt", "requirements/base.in",\n'
+            '                env={"CUSTOM_COMPILE_COMMAND": "nox -s lock"})\n'
+        },
+        "nox -s lock",
+        ("--generate-hashes", "--output-file", "requirements/base.txt", "requirements/base.in"),
+        "pip-compile",
+    ),
     "tox-uv": (
         {
             # uv takes its index from [tool.uv.pip], as the repository's own config.

@@ -118,3 +118,34 @@ def _command(path: PurePosixPath, number: int, tool: str, rest: str) -> CompileC
     complete = not any(w in unknown for w in options)
     known = tuple(o for o in options if o not in unknown)
     return CompileCommand(path, number, name, output, tuple(sources), known, complete)
+
+
+def nox_commands(path: PurePosixPath, text: str) -> list[CompileCommand]:
+    """`session.run("pip-compile", ...)` (or `"uv", "pip", "compile"`, `"python", "-m",
+    "piptools", "compile"`) in a noxfile, its arguments written as string literals."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run"
+        ):
+            continue
+        words = [
+            a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
+        if len(words) != len(node.args):
+            continue  # a computed argument: this reading cannot name it
+        line = shlex.join(words)
+        for match in _COMMAND.finditer(line):
+            if match.start() == 0:
+                command = _command(path, node.lineno, match.group("tool"), line[match.end() :])
+                if command is not None:
+                    found.append(command)
+    return found

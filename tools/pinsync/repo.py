@@ -527,14 +527,18 @@ _COMMAND_KINDS = frozenset({"makefile", "tox", "script", "ci", "pre-commit"})
 def _compile_commands(
     root: Path, files: Sequence[PurePosixPath], config: Config
 ) -> list[CompileCommand]:
-    from .commands import find_commands
+    from .commands import find_commands, nox_commands
 
     found: list[CompileCommand] = []
     for path in files:
-        if site_kind(path) not in _COMMAND_KINDS or matches(path, config.exclude):
+        noxfile = path.name == "noxfile.py"
+        if not noxfile and site_kind(path) not in _COMMAND_KINDS:
             continue
+        if matches(path, config.exclude):
+            continue
+        reader = nox_commands if noxfile else find_commands
         try:
-            found.extend(find_commands(path, read_text(root, path)))
+            found.extend(reader(path, read_text(root, path)))
         except PinsyncError:
             continue  # not text, or outside the root: no command anyone runs
     return found
