@@ -387,6 +387,17 @@ def compile_extras(args: Sequence[str]) -> tuple[tuple[str, ...], bool]:
     return tuple(extras), everything
 
 
+def _table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """`data[k1][k2]...` where each is a table, else an empty one: a repository's TOML
+    may put anything anywhere."""
+    for key in keys:
+        value = data.get(key)
+        if not isinstance(value, dict):
+            return {}
+        data = value
+    return data
+
+
 def metadata_files(path: PurePosixPath, text: str) -> tuple[PurePosixPath, ...]:
     """The requirement files a build backend reads into the project's own metadata:
     setuptools' `[tool.setuptools.dynamic]` `file =` and hatch-requirements-txt's
@@ -396,23 +407,17 @@ def metadata_files(path: PurePosixPath, text: str) -> tuple[PurePosixPath, ...]:
         data = toml.loads(text)
     except toml.TOMLDecodeError:
         return ()
-    tool = data.get("tool")
-    if not isinstance(tool, dict):
-        return ()
     named: list[object] = []
-    setuptools = tool.get("setuptools")
-    dynamic = setuptools.get("dynamic") if isinstance(setuptools, dict) else None
-    if isinstance(dynamic, dict):
+    dynamic = _table(data, "tool", "setuptools", "dynamic")
+    if dynamic:
         deps = dynamic.get("dependencies")
         if isinstance(deps, dict):
             named.append(deps.get("file"))
         extras = dynamic.get("optional-dependencies")
         if isinstance(extras, dict):
             named.extend(e.get("file") for e in extras.values() if isinstance(e, dict))
-    hatch = tool.get("hatch")
-    hooks = hatch.get("metadata", {}).get("hooks", {}) if isinstance(hatch, dict) else {}
-    hook = hooks.get("requirements_txt") if isinstance(hooks, dict) else None
-    if isinstance(hook, dict):
+    hook = _table(data, "tool", "hatch", "metadata", "hooks", "requirements_txt")
+    if hook:
         named.append(hook.get("files"))
         extras = hook.get("optional-dependencies")
         if isinstance(extras, dict):
