@@ -37,7 +37,8 @@ RELABELLED = f"{OURS}.post1"
 
 
 def wheel_of_installed(name: str, dest: Path, version: str | None = None) -> Path:
-    """A wheel of the installed distribution `name`, its files as installed here."""
+    """A wheel of the installed distribution `name`, its files as installed here (those
+    its RECORD lists inside site-packages; scripts are made again by the installer)."""
     dist = metadata.distribution(name)
     old = dist.version
     new = version or old
@@ -47,8 +48,6 @@ def wheel_of_installed(name: str, dest: Path, version: str | None = None) -> Pat
     for file in dist.files or []:
         rel = file.as_posix()
         if rel.startswith("..") or "__pycache__" in rel or rel.endswith((".pyc", "RECORD")):
-            continue
-        if rel.split("/", 1)[0].lower() not in (info_old.lower(), *(p.lower() for p in _tops(dist))):
             continue
         data = Path(str(dist.locate_file(file))).read_bytes()
         if rel.split("/", 1)[0].lower() == info_old.lower():
@@ -69,13 +68,6 @@ def wheel_of_installed(name: str, dest: Path, version: str | None = None) -> Pat
         writer.writerow([f"{info_new}/RECORD", "", ""])
         zf.writestr(f"{info_new}/RECORD", rows.getvalue())
     return path
-
-
-def _tops(dist: metadata.Distribution) -> list[str]:
-    top = dist.read_text("top_level.txt")
-    if top:
-        return [t for t in top.split() if t]
-    return sorted({f.as_posix().split("/", 1)[0] for f in dist.files or [] if "/" in f.as_posix()})
 
 
 def tool_wheels(dest: Path) -> None:

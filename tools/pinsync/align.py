@@ -273,6 +273,19 @@ def image_links(repo: Repo, images: Sequence[Dockerfile]) -> list[Link]:
     return links
 
 
+def environment_links(repo: Repo) -> list[Link]:
+    """The locks each CI job, tox environment, nox session, Makefile target or script
+    installs together (a `--no-deps` install of a later command aside, as in images)."""
+    links: list[Link] = []
+    for env in repo.environments():
+        together = [i for i in env.installs if i.path in repo.graph.targets and not i.no_deps]
+        outputs = tuple(dict.fromkeys(i.path for i in together))
+        if len(outputs) > 1:
+            last = together[-1]
+            links.append((f"{last.file}:{last.line} ({env.name}) installs them together", outputs))
+    return links
+
+
 def alignment_groups(
     repo: Repo, images: Sequence[Dockerfile] | None = None
 ) -> tuple[AlignGroup, ...]:
@@ -283,6 +296,7 @@ def alignment_groups(
     # where the repository asked layered locks to agree (layers-disagree).
     links = layer_links(repo.graph) if repo.config.layers_disagree is not None else []
     links += image_links(repo, repo.dockerfiles() if images is None else images)
+    links += environment_links(repo)
     links += configured_links(repo.graph, repo.config.align)
     return find_groups(repo.graph, links)
 

@@ -316,50 +316,9 @@ def check_environments(
     asks: Mapping[PurePosixPath, Sequence[Demand]],
 ) -> Iterator[Finding]:
     """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets
-    and shell scripts that install locks, judged like image stages; a line that runs
-    a script of the repository installs what the script installs."""
-    from .environments import (
-        Environment,
-        github_jobs,
-        gitlab_jobs,
-        make_targets,
-        nox_sessions,
-        script_installs,
-        tox_environments,
-    )
-
-    scripts = {}
-    for path in repo.files:
-        if path.suffix in (".sh", ".bash") and not matches(path, repo.config.exclude):
-            try:
-                scripts[path] = script_installs(path, repo.read(path))
-            except PinsyncError:
-                continue
-    for path, installs in scripts.items():
-        env = Environment(path.as_posix(), path, tuple(installs))
+    and shell scripts that install locks (Repo.environments), judged like image stages."""
+    for env in repo.environments():
         yield from _judge_environment(env, locks, asks)
-    for path in repo.files:
-        name = path.name
-        if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
-            reader = github_jobs
-        elif name == ".gitlab-ci.yml":
-            reader = gitlab_jobs
-        elif name == "tox.ini":
-            reader = tox_environments
-        elif name == "noxfile.py":
-            reader = nox_sessions
-        elif name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
-            reader = make_targets
-        else:
-            continue
-        if matches(path, repo.config.exclude):
-            continue
-        try:
-            envs = reader(path, repo.read(path), scripts)
-        except PinsyncError:
-            continue
-        for env in envs:
-            yield from _judge_environment(env, locks, asks)
 
 
 def _judge_environment(

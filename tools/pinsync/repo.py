@@ -43,6 +43,7 @@ from .reqfile import ReqFile, parse_requirements
 if TYPE_CHECKING:
     from .commands import CompileCommand
     from .dockerfile import Dockerfile
+    from .environments import Environment
     from .sites import SitePin
 
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
@@ -89,6 +90,51 @@ class Repo:
             except PinsyncError:
                 continue  # not text: holds no pin anyone edits by hand
             found.extend(find_sites(kind, path, text, self.config.pip_wrappers, names))
+        return found
+
+    def environments(self) -> list[Environment]:
+        """Every environment outside Dockerfiles that installs requirement files: CI
+        jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets and
+        shell scripts, a line that runs a script of the repository following it."""
+        from .environments import (
+            Environment,
+            github_jobs,
+            gitlab_jobs,
+            make_targets,
+            nox_sessions,
+            script_installs,
+            tox_environments,
+        )
+
+        found: list[Environment] = []
+        scripts = {}
+        for path in self.files:
+            if path.suffix in (".sh", ".bash") and not matches(path, self.config.exclude):
+                try:
+                    scripts[path] = script_installs(path, self.read(path))
+                except PinsyncError:
+                    continue
+        found.extend(Environment(p.as_posix(), p, tuple(i)) for p, i in scripts.items())
+        for path in self.files:
+            name = path.name
+            if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
+                reader = github_jobs
+            elif name == ".gitlab-ci.yml":
+                reader = gitlab_jobs
+            elif name == "tox.ini":
+                reader = tox_environments
+            elif name == "noxfile.py":
+                reader = nox_sessions
+            elif name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
+                reader = make_targets
+            else:
+                continue
+            if matches(path, self.config.exclude):
+                continue
+            try:
+                found.extend(reader(path, self.read(path), scripts))
+            except PinsyncError:
+                continue
         return found
 
     def dockerfiles(self) -> list[Dockerfile]:
