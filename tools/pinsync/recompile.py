@@ -668,9 +668,16 @@ def compile_targets(
         if t.output not in results
     }
     for group in groups:
-        # The rest of a group waits for the first, whose task resolves the group.
+        # The rest of a group waits for the first, whose task resolves the group; and
+        # the first waits for what any member reads (a `-c base.txt` of another
+        # member), or the joint resolution would read it while it is being written.
         members = [o for o in group.outputs if o in waiting]
+        if not members:
+            continue
+        # (Not what itself reads a member: that would wait in a circle.)
+        downstream = repo.graph.dependents(members)
         for out in members[1:]:
+            waiting[members[0]] |= waiting[out] - downstream
             waiting[out].add(members[0])
     printed = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool:
