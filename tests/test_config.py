@@ -15,7 +15,7 @@ P = PurePosixPath
 KNOWN_KEYS = (
     "align, compile-args, compile-timeout, custom-compile-command, docker-contexts, dockerfiles, "
     "exclude, include, index-credentials-env, jobs, layers-disagree, network-timeout, outputs, "
-    "pin-sites, pip-wrappers, pypi-mirror, python, site-scopes, skip-sites"
+    "pin-sites, pip-wrappers, pypi-mirror, python, site-scopes, skip-sites, tools"
 )
 
 

@@ -127,7 +127,7 @@ def test_locks_are_compiled_with_the_pip_tools_the_repository_pins(
     with open_index(mirror_packages) as url:
         repo = make_repo(
             {
-                "pyproject.toml": f'[tool.pinsync]\npypi-mirror = "{url}"\n',
+                "pyproject.toml": f'[tool.pinsync]\npypi-mirror = "{url}"\ntools = "repository"\n',
                 "requirements/tools.in": f"pip-tools=={RELABELLED}\n",
                 "requirements.in": "flask\n",
             }
@@ -181,7 +181,7 @@ def test_a_uv_lock_is_compiled_with_the_uv_the_repository_pins(
         repo = make_repo(
             {
                 "pyproject.toml": PIP_TOOLS_TABLE
-                + f'[tool.pinsync]\npypi-mirror = "{url}"\n'
+                + f'[tool.pinsync]\npypi-mirror = "{url}"\ntools = "repository"\n'
                 '[tool.uv.pip]\nno-index = true\nfind-links = ["wheels"]\n',
                 "requirements.in": "flask\n",
                 "requirements/tools.in": "uv==0.0.99\n",
@@ -195,3 +195,22 @@ def test_a_uv_lock_is_compiled_with_the_uv_the_repository_pins(
         proc = repo.pinsync("lock", "--force")
         assert "could not set up the repository's uv 0.0.99" in proc.stderr, proc.stderr
         assert repo.read("requirements.txt").rsplit("# pinsync-stamp", 1)[0] == before
+
+
+def test_by_default_pinsync_compiles_with_its_own_pip_tools(
+    make_repo: MakeRepo, mirror_packages: Path
+) -> None:
+    """A pinned pip-tools did not always write the locks beside it (measured on the
+    corpora: a dev lock's pip-tools, a pip that pip-tools no longer runs on), so the
+    repository's own is used only when asked for."""
+    with open_index(mirror_packages) as url:
+        repo = make_repo(
+            {
+                "pyproject.toml": f'[tool.pinsync]\npypi-mirror = "{url}"\n',
+                "requirements/tools.in": f"pip-tools=={RELABELLED}\n",
+                "requirements.in": "flask\n",
+            }
+        )
+        repo.pinsync("lock")
+        proc = repo.pinsync("lock", "--force")
+        assert "repository's pip-tools" not in proc.stderr, proc.stderr

@@ -78,7 +78,9 @@ def _credentials(repo: Repo) -> Iterator[None]:
 
     found = credentials_from_env(repo.config.index_credentials_env, os.environ)
     config = repo.config
-    pinned = repo_tools(repo.locks)
+    # Opt-in: a pinned pip-tools did not always write the locks it sits beside (a
+    # dev lock's pip-tools, a pip that pip-tools no longer runs on; see README).
+    pinned = repo_tools(repo.locks) if config.tools == "repository" else None
     with (
         netrc_for(found, os.environ) as path,
         network(path, config.network_timeout, config.pypi_mirror),

@@ -65,6 +65,9 @@ class Config:
     # A mirror of the public index (same files, another URL) that compiles go through;
     # locks come out as if made against the public index.
     pypi_mirror: str | None = None
+    # Whose pip-tools, pip and uv compile: pinsync's own, or the versions the
+    # repository's locks pin ("repository"; see toolchains.py).
+    tools: str = "pinsync"
 
 
 _KEYS = {
@@ -87,6 +90,7 @@ _KEYS = {
     "index-credentials-env",
     "network-timeout",
     "pypi-mirror",
+    "tools",
 }
 _OUTPUT_KEYS = {"inputs", "compile-args", "python", "omit"}
 
@@ -135,6 +139,9 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
             python=_python(spec, where),
             omit=frozenset(canonicalize_name(n) for n in _strings(spec, "omit", where) or ()),
         )
+    tools = table.get("tools", "pinsync")
+    if tools not in ("pinsync", "repository"):
+        raise ConfigError('[tool.pinsync] tools must be "pinsync" or "repository"')
     layers = table.get("layers-disagree", "off")
     if layers not in ("off", "warning", "error"):
         raise ConfigError('[tool.pinsync] layers-disagree must be "off", "warning" or "error"')
@@ -189,6 +196,7 @@ def parse_config(table: object, pip_tools: object = None) -> Config:
         dockerfiles=_default(_strings(table, "dockerfiles", "[tool.pinsync]"), DEFAULT_DOCKERFILES),
         pin_sites=_strings(table, "pin-sites", "[tool.pinsync]") or (),
         layers_disagree=None if layers == "off" else layers,
+        tools=tools,
         custom_compile_command=command,
         jobs=jobs,
         pip_tools=pip_tools_table,
