@@ -31,7 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from . import toml
 from .edits import version_span
 from .errors import ParseError
-from .reqfile import Entry, ReqFile, exact_pin
+from .reqfile import Entry, ReqFile, exact_pin, requirement_entry
 from .sites import KeyPath, TextPin, requirement_lists
 
 # A key path into the TOML document: table keys, or array indices for array items.
@@ -351,25 +351,9 @@ def metadata_source(
                 continue
         elif where != "project.dependencies":
             continue
-        req = entry.requirement
-        name = canonicalize_name(req.name)
-        if name == own:
+        if canonicalize_name(entry.requirement.name) == own:
             continue
-        entries.append(
-            Entry(
-                name,
-                req.name,
-                req.specifier,
-                frozenset(canonicalize_name(x) for x in req.extras),
-                str(req.marker) if req.marker else None,
-                req.url,
-                False,
-                (),
-                entry.line,
-                entry.line,
-                entry.value,
-            )
-        )
+        entries.append(requirement_entry(entry.value, entry.line))
     return MetadataSource(ReqFile(path, tuple(entries)), unread)
 
 
@@ -463,24 +447,9 @@ def setup_cfg_source(
             item = raw.split(" #", 1)[0].strip()
             if not item or item.startswith("#"):
                 continue
+            number = next((i + 1 for i, x in enumerate(lines) if item in x), 1)
             try:
-                req = Requirement(item)
+                entries.append(requirement_entry(item, number))
             except InvalidRequirement:
                 continue  # setuptools itself will say what is wrong with it
-            number = next((i + 1 for i, x in enumerate(lines) if item in x), 1)
-            entries.append(
-                Entry(
-                    canonicalize_name(req.name),
-                    req.name,
-                    req.specifier,
-                    frozenset(canonicalize_name(x) for x in req.extras),
-                    str(req.marker) if req.marker else None,
-                    req.url,
-                    False,
-                    (),
-                    number,
-                    number,
-                    item,
-                )
-            )
     return MetadataSource(ReqFile(path, tuple(entries)), unread)

@@ -291,6 +291,18 @@ def _parse_entry(path: PurePosixPath, ll: LogicalLine) -> Entry:
             return replace(entry, hashes=hashes)
         reason = str(exc).splitlines()[0] if str(exc) else "not a valid requirement"
         raise ParseError(path, ll.line, ll.text, f"invalid requirement ({reason})") from None
+    return _entry(req, ll.text, ll.line, ll.end_line, hashes)
+
+
+def requirement_entry(requirement: str, line: int, text: str | None = None) -> Entry:
+    """The entry of one PEP 508 string written elsewhere (a pyproject or setup.cfg
+    list) at `line`; raises InvalidRequirement. `text` is the line as written."""
+    return _entry(_parse_requirement(requirement), text or requirement, line, line, ())
+
+
+def _entry(
+    req: _Parsed, text: str, line: int, end_line: int, hashes: tuple[str, ...]
+) -> Entry:
     return Entry(
         name=req.name,
         raw_name=req.raw_name,
@@ -300,9 +312,9 @@ def _parse_entry(path: PurePosixPath, ll: LogicalLine) -> Entry:
         url=req.url,
         editable=False,
         hashes=hashes,
-        line=ll.line,
-        end_line=ll.end_line,
-        text=ll.text,
+        line=line,
+        end_line=end_line,
+        text=text,
     )
 
 
