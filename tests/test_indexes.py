@@ -52,6 +52,14 @@ class PrivateIndex:
         return self.url.replace("http://", f"http://ci:{password}@")
 
 
+def write_netrc(path: Path) -> Path:
+    """A netrc at `path` with the test index's credentials, private as pip wants it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
+    path.chmod(0o600)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -188,10 +196,7 @@ def test_lock_check_and_bump_through_a_private_index(
     environment: Callable[[PrivateIndex, Path], dict[str, str]],
 ) -> None:
     home = tmp_path / "home"
-    home.mkdir()
-    netrc = home / ".netrc"
-    netrc.write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
-    netrc.chmod(0o600)
+    write_netrc(home / ".netrc")
     env = environment(private_index, home)
     if "HOME" not in env:
         env["HOME"] = str(tmp_path)  # no ~/.netrc: only the variable can authenticate
@@ -226,9 +231,7 @@ def uv_repo_behind(
         }
     )
     (repo.path / "wheels").rename(repo.path.parent / "unused-wheels")
-    netrc = repo.path.parent / "user.netrc"
-    netrc.write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
-    netrc.chmod(0o600)
+    netrc = write_netrc(repo.path.parent / "user.netrc")
     subprocess.run(
         [find_uv(), "pip", "compile", "--quiet", "requirements.in", "-o", "requirements.txt"],
         cwd=repo.path,

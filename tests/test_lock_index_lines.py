@@ -23,7 +23,7 @@ from bench.wheelhouse import Dist, build_wheelhouse
 from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.compiler import sealed_env
 from pinsync.lockfile import strip_stamp
-from test_indexes import PASSWORD, PrivateIndex, pypiserver
+from test_indexes import PASSWORD, PrivateIndex, pypiserver, write_netrc
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 
@@ -255,10 +255,7 @@ def test_an_index_named_with_a_user_but_no_password_is_used(
 ) -> None:
     """`https://token@host`: the password comes from netrc (or a keyring), as pip does it."""
     home = tmp_path / "home"
-    home.mkdir()
-    netrc = home / ".netrc"
-    netrc.write_text(f"machine 127.0.0.1 login ci password {PASSWORD}\n")
-    netrc.chmod(0o600)
+    write_netrc(home / ".netrc")
     with pypiserver(early_wheels, tmp_path) as (index, _):
         repo = make_repo({"pyproject.toml": "", "requirements.in": "requests\n"})
         url = user_only(index)
