@@ -277,7 +277,7 @@ def environment_links(repo: Repo) -> list[Link]:
     """The locks each CI job, tox environment, nox session, Makefile target or script
     installs together (a `--no-deps` install of a later command aside, as in images)."""
     links: list[Link] = []
-    for env in repo.environments():
+    for env in repo.environments:
         together = [i for i in env.installs if i.path in repo.graph.targets and not i.no_deps]
         outputs = tuple(dict.fromkeys(i.path for i in together))
         if len(outputs) > 1:

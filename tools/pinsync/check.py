@@ -317,7 +317,7 @@ def check_environments(
 ) -> Iterator[Finding]:
     """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets
     and shell scripts that install locks (Repo.environments), judged like image stages."""
-    for env in repo.environments():
+    for env in repo.environments:
         yield from _judge_environment(env, locks, asks)
 
 
@@ -794,13 +794,16 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     findings.extend(check_bots(repo))
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
-    asks = {
-        t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
-        for t in repo.graph.order()
-    }
-    if images:
-        findings.extend(_check_images(repo, images, lock_pins, asks))
-    findings.extend(check_environments(repo, lock_pins, asks))
+    if images or repo.environments:
+        # What each lock's sources require, for overrides; only where something
+        # installs locks, so that a repository without either never computes it.
+        asks = {
+            t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
+            for t in repo.graph.order()
+        }
+        if images:
+            findings.extend(_check_images(repo, images, lock_pins, asks))
+        findings.extend(check_environments(repo, lock_pins, asks))
     # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
     # a lock too, whose names are known only once read, so then everything is read.
     uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)

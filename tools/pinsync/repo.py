@@ -9,6 +9,7 @@ import contextlib
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,7 @@ class Repo:
             found.extend(find_sites(kind, path, text, self.config.pip_wrappers, names))
         return found
 
+    @cached_property  # read by alignment and by the check in one run: once
     def environments(self) -> list[Environment]:
         """Every environment outside Dockerfiles that installs requirement files: CI
         jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets and
