@@ -922,7 +922,7 @@ def test_unsafe_pins_without_allow_unsafe_are_a_tool_difference(
 ) -> None:
     from pathlib import PurePosixPath
 
-    from pinsync.check import compare_locks
+    from pinsync.lockcheck import compare_locks
     from pinsync.lockfile import parse_lockfile
 
     path = PurePosixPath("a.txt")

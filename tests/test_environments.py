@@ -46,13 +46,22 @@ jobs:
 @pytest.mark.parametrize(
     ("second", "expected"),
     [
-        ("-r compat.txt", [(".github/workflows/ci.yml", 11, "urllib3", "co-installed-conflict", "error")]),
+        (
+            "-r compat.txt",
+            [(".github/workflows/ci.yml", 11, "urllib3", "co-installed-conflict", "error")],
+        ),
         # A later --no-deps command states an override; it breaks no source here.
-        ("--no-deps -r compat.txt", [(".github/workflows/ci.yml", 11, "urllib3", "override", "warning")]),
+        (
+            "--no-deps -r compat.txt",
+            [(".github/workflows/ci.yml", 11, "urllib3", "override", "warning")],
+        ),
         # The same, breaking dev.in's urllib3==2.0.3: the environment misses a written requirement.
-        ("-r dev.txt && pip install --no-deps -r compat.txt", [
-            (".github/workflows/ci.yml", 11, "urllib3", "override", "error"),
-        ]),
+        (
+            "-r dev.txt && pip install --no-deps -r compat.txt",
+            [
+                (".github/workflows/ci.yml", 11, "urllib3", "override", "error"),
+            ],
+        ),
         # One lock per job: nothing installed together.
         ("requests", []),
     ],
@@ -115,9 +124,7 @@ def test_a_tox_environment_is_one_environment(make_repo: MakeRepo) -> None:
 )
 def test_github_jobs_reader(text: str, expected: list[tuple[str, str, int]]) -> None:
     envs = github_jobs(PurePosixPath(".github/workflows/x.yml"), text)
-    got = [
-        (e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs
-    ]
+    got = [(e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs]
     assert got == expected
 
 
@@ -152,7 +159,9 @@ def test_a_nox_session_is_one_environment(
     repo = make_repo({**TWO_LOCKS, "noxfile.py": NOXFILE.format(second=second)})
     repo.pinsync("lock")
     code, report = check(repo, "--offline")
-    found = [(f["file"], f["line"], f["package"]) for f in report["findings"] if f["severity"] == "error"]
+    found = [
+        (f["file"], f["line"], f["package"]) for f in report["findings"] if f["severity"] == "error"
+    ]
     assert (code, found) == ((1 if errors else 0), errors)
     if errors:
         assert "session tests" in report["findings"][0]["message"]
@@ -177,7 +186,9 @@ def test_a_nox_session_is_one_environment(
     ],
     ids=["gitlab", "makefile"],
 )
-def test_more_environment_readers(name: str, text: str, expected: list[tuple[str, str, int]]) -> None:
+def test_more_environment_readers(
+    name: str, text: str, expected: list[tuple[str, str, int]]
+) -> None:
     from pinsync.environments import gitlab_jobs, make_targets
 
     reader = gitlab_jobs if name == ".gitlab-ci.yml" else make_targets
@@ -206,3 +217,50 @@ def test_a_job_that_runs_a_script_installs_what_the_script_installs(make_repo: M
     assert "job test" in report["findings"][0]["message"] or any(
         "job test" in f["message"] for f in report["findings"]
     )
+
+
+DOCKERFILE = """FROM python:3.11 AS base
+COPY common.txt compat.txt /app/
+RUN pip install -r /app/common.txt
+FROM base AS dev
+RUN pip install -r /app/compat.txt
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "environment", "installs"),
+    [
+        (
+            {".github/workflows/ci.yml": WORKFLOW.format(second="-r compat.txt")},
+            ".github/workflows/ci.yml job test",
+            [("common.txt", 10), ("compat.txt", 11)],
+        ),
+        # The dev stage inherits base's install through FROM.
+        (
+            {"Dockerfile": DOCKERFILE},
+            "Dockerfile stage dev",
+            [("common.txt", 3), ("compat.txt", 5)],
+        ),
+    ],
+    ids=["ci-job", "image-stage"],
+)
+def test_environments_are_shown_with_their_installs_and_findings(
+    make_repo: MakeRepo,
+    files: Mapping[str, str],
+    environment: str,
+    installs: list[tuple[str, int]],
+) -> None:
+    repo = make_repo({**TWO_LOCKS, **files})
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline", "--environments")
+    [conflict] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert conflict["kind"] == "co-installed-conflict" and conflict["environment"] == environment
+    [shown] = [e for e in report["environments"] if e["name"] == environment]
+    assert [(i["path"], i["line"]) for i in shown["installs"]] == installs
+    text = repo.pinsync("check", "--offline", "--environments", check=False)
+    assert text.returncode == code == 1
+    block = text.stdout.split(f"{environment}  (")[1].split("\n\n")[0].splitlines()
+    assert [line.split("  (")[0].strip() for line in block[1 : 1 + len(installs)]] == [
+        f"{n}. {path}" for n, (path, _) in enumerate(installs, 1)
+    ]
+    assert any("co-installed-conflict" in line and "urllib3" in line for line in block)

@@ -20,10 +20,11 @@ from .repo import load_repo
 from .stage import InterruptedAfterCommit
 
 if TYPE_CHECKING:
+    from .envcheck import Place
     from .progress import InFlight
     from .recompile import Outcome
     from .repo import Repo
-    from .report import Finding
+    from .report import Finding, FixCommands
 
 # nox runs sessions from the noxfile's directory; these say where the user was.
 ENV_DEFAULT_ROOT = "PINSYNC_DEFAULT_ROOT"
@@ -250,6 +251,16 @@ def check_parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="never run pip-compile; unstamped locks are warnings"
     )
     how.add_argument("--full", action="store_true", help="re-resolve every lock, stamped or not")
+    check.add_argument(
+        "--graph",
+        choices=("mermaid", "dot"),
+        help="print a flowchart of sources → locks → environments, drift in red, not the report",
+    )
+    check.add_argument(
+        "--environments",
+        action="store_true",
+        help="show each environment, what it installs in order, and its findings",
+    )
     return check
 
 
@@ -262,8 +273,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     with _credentials(repo), _in_flight(args) as in_flight:
         options = CheckOptions(args.offline, args.full, fix, in_flight)
         findings = run_check(repo, options)
-    if args.format == "json":
-        out = render_json(findings) + "\n"
+    if args.format == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), repo, findings, fix)
+    if args.graph is not None:
+        from .diagram import drift_graph, render_graph
+
+        out = render_graph(drift_graph(repo, findings), args.graph)
+    elif args.environments and args.format == "text":
+        from .envcheck import environment_model, render_environments
+
+        out = render_environments(environment_model(repo), findings)
+    elif args.format == "json":
+        out = render_json(findings, places=_places(repo, args.environments)) + "\n"
     elif args.format == "sarif":
         from . import __version__
         from .report import render_sarif
@@ -277,6 +298,38 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(redact(out))
     return exit_code(findings)
+
+
+def _places(repo: Repo, wanted: bool) -> Sequence[Place] | None:
+    if not wanted:
+        return None
+    from .envcheck import environment_model
+
+    return environment_model(repo)
+
+
+def _append_summary(path: Path, repo: Repo, findings: Sequence[Finding], fix: FixCommands) -> None:
+    """The job summary, appended (each step adds its own) to Actions' file, which lies
+    outside the repository; one inside --root is refused: check writes nothing there."""
+    from pathlib import PurePosixPath
+
+    from .diagram import drift_graph
+    from .summary import Links, render_summary
+
+    if path.resolve().is_relative_to(repo.root.resolve()):
+        print(f"pinsync: note: {path} is inside --root; no job summary written", file=sys.stderr)
+        return
+    links = Links.from_env(os.environ, PurePosixPath(repo.root.resolve()))
+    text = render_summary(findings, fix, drift_graph(repo, findings), links)
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(redact(text))
+    except OSError as exc:
+        # The report on stdout and the exit code still say everything.
+        print(
+            f"pinsync: warning: cannot write the job summary to {path}: {exc.strerror}",
+            file=sys.stderr,
+        )
 
 
 def exit_code(findings: Sequence[Finding]) -> int:
@@ -340,12 +393,35 @@ COMMANDS: dict[
 USAGE = "usage: pinsync {lock,check,bump} [options]   (pinsync COMMAND --help for more)"
 
 
+# pinsync's own requirements (pyproject.toml), imported where they are first needed.
+_DEPENDENCIES = frozenset({"filelock", "packaging", "piptools", "tomlkit", "tomli"})
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    print(f"pinsync: error: {message}", file=sys.stderr)
+    if getattr(args, "format", None) in ("json", "sarif"):
+        # A CI step that parses stdout gets an answer even when the check could not run.
+        from . import __version__
+        from .report import render_json, render_sarif
+
+        if args.format == "json":
+            print(render_json([], error=message))
+        else:
+            print(render_sarif([], __version__, error=message))
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        from . import __version__
+
+        print(f"pinsync {__version__}")
+        return 0
     if not argv or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr if argv[:1] not in (["-h"], ["--help"]) else sys.stdout)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
@@ -359,18 +435,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except PinsyncError as exc:
-        message = redact(str(exc))
-        print(f"pinsync: error: {message}", file=sys.stderr)
-        if getattr(args, "format", None) in ("json", "sarif"):
-            # A CI step that parses stdout gets an answer even when the check could not run.
-            from . import __version__
-            from .report import render_json, render_sarif
-
-            if args.format == "json":
-                print(render_json([], error=message))
-            else:
-                print(render_sarif([], __version__, error=message))
-        return exc.exit_code
+        return _fail(args, redact(str(exc)), exc.exit_code)
+    except ModuleNotFoundError as exc:
+        if exc.name not in _DEPENDENCIES:
+            raise
+        # A Python without pinsync's own requirements (PYTHONPATH=tools on a bare
+        # interpreter): say which one is missing and how to get it, not a traceback.
+        return _fail(
+            args,
+            f"this Python ({sys.executable}) lacks {exc.name}, which pinsync needs: "
+            "install requirements/tools.txt, or run it through nox",
+            2,
+        )
     except InterruptedAfterCommit:
         print("pinsync: interrupted after every file was written", file=sys.stderr)
         return 130

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # at run time the offline check must not pay for the stage's imports
+    from .envcheck import Place
     from .stage import Change
 
 Severity = Literal["error", "warning", "info"]
@@ -48,6 +49,10 @@ class Finding:
     kind: Kind
     severity: Severity
     message: str
+    # The environment the finding was judged in (`Dockerfile stage dev`, `tox.ini
+    # [testenv:docs]`), where it came from one: two files a user never connected are
+    # believed only when the connection is shown.
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class FixCommands:
         return re.sub(pattern, lambda m: spelled[m.group(0)], message)
 
 
+FIX = FixCommands()  # the defaults; run_check respells them as the invocation says
+
+
 def unified_diff(change: Change) -> str:
     old = (change.old or b"").decode("utf-8", "replace").splitlines(keepends=True)
     new = change.new.decode("utf-8", "replace").splitlines(keepends=True)
@@ -99,12 +107,15 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_json(findings: Sequence[Finding], error: str | None = None) -> str:
+def render_json(
+    findings: Sequence[Finding], error: str | None = None, places: Sequence[Place] | None = None
+) -> str:
     ok = error is None and not any(f.severity == "error" for f in findings)
     return json.dumps(
         {
             "ok": ok,
             **({"error": error} if error is not None else {}),
+            **({"environments": [_place_json(p) for p in places]} if places is not None else {}),
             "findings": [
                 {
                     "file": f.file,
@@ -113,12 +124,29 @@ def render_json(findings: Sequence[Finding], error: str | None = None) -> str:
                     "kind": f.kind,
                     "severity": f.severity,
                     "message": f.message,
+                    **({"environment": f.environment} if f.environment else {}),
                 }
                 for f in findings
             ],
         },
         indent=2,
     )
+
+
+def _place_json(place: Place) -> dict[str, object]:
+    return {
+        "name": place.name,
+        "file": place.file,
+        "installs": [
+            {
+                "path": step.lock.as_posix(),
+                "file": step.file or place.file,
+                "line": step.line,
+                "no_deps": step.no_deps,
+            }
+            for step in place.steps
+        ],
+    }
 
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
@@ -283,6 +311,7 @@ def render_sarif(findings: Sequence[Finding], version: str, error: str | None = 
                     }
                 }
             ],
+            **({"properties": {"environment": f.environment}} if f.environment else {}),
             # Not the line: a lock rewritten above a finding must keep its identity.
             "partialFingerprints": {
                 "pinsync/v1": hashlib.sha256(
