@@ -183,15 +183,29 @@ def test_a_nox_session_is_one_environment(
             "\t  -r b.txt\n\nlint:\n\truff check .\n",
             [("install", "a.txt", 4), ("install", "b.txt", 5)],
         ),
+        # compose: the shell form, `sh -c` in the exec form, and a folded entrypoint.
+        (
+            "deploy/docker-compose.yml",
+            "services:\n  web:\n    build: .\n    command: sh -c \"pip install -r a.txt"
+            " && pip install --no-deps -r b.txt && ./run\"\n  worker:\n    command:\n"
+            "      - bash\n      - -c\n      - pip install -r c.txt\n  db:\n    image: pg\n"
+            "  tasks:\n    entrypoint: >\n      sh -c \"pip install -r a.txt\"\n",
+            [
+                ("web", "deploy/a.txt", 4),
+                ("web", "deploy/b.txt", 4),
+                ("worker", "deploy/c.txt", 7),
+                ("tasks", "deploy/a.txt", 14),
+            ],
+        ),
     ],
-    ids=["gitlab", "makefile"],
+    ids=["gitlab", "makefile", "compose"],
 )
 def test_more_environment_readers(
     name: str, text: str, expected: list[tuple[str, str, int]]
 ) -> None:
-    from pinsync.environments import gitlab_jobs, make_targets
+    from pinsync.environments import compose_services, gitlab_jobs, make_targets
 
-    reader = gitlab_jobs if name == ".gitlab-ci.yml" else make_targets
+    reader = {".gitlab-ci.yml": gitlab_jobs, "Makefile": make_targets}.get(name, compose_services)
     envs = reader(PurePosixPath(name), text)
     got = [(e.name.rsplit(" ", 1)[-1], i.path.as_posix(), i.line) for e in envs for i in e.installs]
     assert got == expected
@@ -241,8 +255,16 @@ RUN pip install -r /app/compat.txt
             "Dockerfile stage dev",
             [("common.txt", 3), ("compat.txt", 5)],
         ),
+        (
+            {
+                "docker-compose.yml": "services:\n  web:\n    image: app\n    command: >-\n"
+                '      sh -c "pip install -r common.txt && pip install -r compat.txt"\n'
+            },
+            "docker-compose.yml service web",
+            [("common.txt", 5), ("compat.txt", 5)],
+        ),
     ],
-    ids=["ci-job", "image-stage"],
+    ids=["ci-job", "image-stage", "compose-service"],
 )
 def test_environments_are_shown_with_their_installs_and_findings(
     make_repo: MakeRepo,

@@ -169,7 +169,9 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def github_jobs(path: PurePosixPath, text: str, scripts: Scripts | None = None) -> list[Environment]:
+def github_jobs(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
     """Each job of a GitHub Actions workflow: its `run:` steps in order, in one runner.
 
     A reading of the usual layout (`jobs:` at the top, a job per key, `run:` a
@@ -234,6 +236,94 @@ def github_jobs(path: PurePosixPath, text: str, scripts: Scripts | None = None) 
     return [j for j in jobs if j.installs]
 
 
+def compose_services(
+    path: PurePosixPath, text: str, scripts: Scripts | None = None
+) -> list[Environment]:
+    """Each service of a compose file whose `command:` or `entrypoint:` installs
+    requirement files (`sh -c "pip install -r requirements/dev.txt && ..."`).
+
+    The string, block (`|`, `>`) and list forms compose documents are read; a list is
+    the words of one command, as compose passes them. Paths are relative to the
+    compose file's directory, where `docker compose` is run and volumes usually mount.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    try:
+        top = next(i for i, x in enumerate(lines) if x.rstrip() == "services:")
+    except StopIteration:
+        return []
+    cwd = path.parent
+    found: list[Environment] = []
+    service_indent: int | None = None
+    name = ""
+    installs: list[Install] = []
+    count = 0
+    k = top + 1
+    while k < len(lines):
+        line = lines[k]
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            k += 1
+            continue
+        indent = _indent(line)
+        if indent == 0:
+            break
+        if service_indent is None:
+            service_indent = indent
+        if indent == service_indent and stripped.endswith(":"):
+            if name and installs:
+                found.append(Environment(f"{path} service {name}", path, tuple(installs)))
+            name, installs = stripped[:-1].strip("'\""), []
+            k += 1
+            continue
+        key, _, value = stripped.partition(":")
+        value = value.strip()
+        if key not in ("command", "entrypoint") or not name:
+            k += 1
+            continue
+        start = k + 1
+        k += 1
+        block: list[str] = []
+        while k < len(lines) and (not lines[k].strip() or _indent(lines[k]) > indent):
+            block.append(lines[k].strip())
+            k += 1
+        if value.startswith("[") or (not value and block and block[0].startswith("- ")):
+            # The exec form: each item is one word of the command.
+            items = value.strip("[]").split(",") if value else [b[2:] for b in block if b]
+            command = shlex.join(_unquoted(x.strip()) for x in items if x.strip())
+            number = start if value else start + 1
+        elif value in ("|", ">", "|-", ">-", "|+", ">+") or not value:
+            command, number = " ".join(b for b in block if b), start + 1
+        else:
+            command, number = _unquoted(value), start
+        words = shlex.split(command) if _quotes_balanced(command) else []
+        if len(words) >= 3 and words[-2] == "-c" and words[0].rsplit("/", 1)[-1] in _SHELLS:
+            command = words[-1]  # `sh -c "..."`: the script is the last word
+        found_here = installs_in(path, number, command, cwd, count, scripts)
+        installs.extend(found_here)
+        count += 1 + len(found_here)
+    if name and installs:
+        found.append(Environment(f"{path} service {name}", path, tuple(installs)))
+    return found
+
+
+_SHELLS: Final = frozenset({"sh", "bash", "ash", "dash", "zsh"})
+
+
+def _unquoted(value: str) -> str:
+    """A YAML scalar's text: quotes around the whole of it are YAML's, not the shell's."""
+    if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]:
+        return value[1:-1]
+    return value
+
+
+def _quotes_balanced(text: str) -> bool:
+    try:
+        shlex.split(text)
+    except ValueError:
+        return False
+    return True
+
+
 def tox_environments(
     path: PurePosixPath, text: str, scripts: Scripts | None = None
 ) -> list[Environment]:
@@ -262,7 +352,9 @@ def tox_environments(
                     continue
                 number = _line_of(lines, raw.strip())
                 if key == "deps":
-                    command = f"pip install {entry}" if entry.startswith(("-r", "--requirement")) else ""
+                    command = (
+                        f"pip install {entry}" if entry.startswith(("-r", "--requirement")) else ""
+                    )
                 else:
                     command = entry
                 found = installs_in(path, number, command, here, count, scripts) if command else []
@@ -330,8 +422,18 @@ def _is_install(node: ast.AST) -> TypeGuard[ast.Call]:
 
 # GitLab CI keys that are not jobs, and the keys of a job whose commands run in it.
 _GITLAB_RESERVED: Final = frozenset(
-    {"stages", "variables", "default", "include", "workflow", "image", "services", "cache",
-     "before_script", "after_script"}
+    {
+        "stages",
+        "variables",
+        "default",
+        "include",
+        "workflow",
+        "image",
+        "services",
+        "cache",
+        "before_script",
+        "after_script",
+    }
 )
 _GITLAB_SCRIPTS: Final = ("before_script", "script")
 
@@ -371,9 +473,7 @@ def gitlab_jobs(
 
 def _yaml_list(body: list[tuple[int, str]], key: str) -> Iterator[tuple[int, str]]:
     """The items of `key:` in a job's body: `- cmd` lines (folded `- >` blocks joined)."""
-    start = next(
-        (i for i, (_, x) in enumerate(body) if x.strip() == f"{key}:"), None
-    )
+    start = next((i for i, (_, x) in enumerate(body) if x.strip() == f"{key}:"), None)
     if start is None:
         return
     indent = _indent(body[start][1])
@@ -388,7 +488,9 @@ def _yaml_list(body: list[tuple[int, str]], key: str) -> Iterator[tuple[int, str
             if text in ("|", ">", "|-", ">-"):
                 block = []
                 i += 1
-                while i < len(body) and (not body[i][1].strip() or _indent(body[i][1]) > _indent(line)):
+                while i < len(body) and (
+                    not body[i][1].strip() or _indent(body[i][1]) > _indent(line)
+                ):
                     block.append(body[i][1].strip())
                     i += 1
                 joiner = " " if text.startswith(">") else "\n"

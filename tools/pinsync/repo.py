@@ -98,8 +98,10 @@ class Repo:
         """Every environment outside Dockerfiles that installs requirement files: CI
         jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets and
         shell scripts, a line that runs a script of the repository following it."""
+        from .discovery import is_compose_file
         from .environments import (
             Environment,
+            compose_services,
             github_jobs,
             gitlab_jobs,
             make_targets,
@@ -129,6 +131,8 @@ class Repo:
                 reader = nox_sessions
             elif name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
                 reader = make_targets
+            elif is_compose_file(path):
+                reader = compose_services
             else:
                 continue
             if matches(path, self.config.exclude):
@@ -202,7 +206,9 @@ def load_repo(root: Path) -> Repo:
 
 
 # Files beside an .in that are never its lock, whatever their header says.
-_NOT_LOCKS = frozenset({".in", ".py", ".toml", ".cfg", ".ini", ".md", ".rst", ".sh", ".yml", ".yaml"})
+_NOT_LOCKS = frozenset(
+    {".in", ".py", ".toml", ".cfg", ".ini", ".md", ".rst", ".sh", ".yml", ".yaml"}
+)
 
 
 def _maybe_locks(files: Sequence[PurePosixPath]) -> list[PurePosixPath]:
@@ -298,6 +304,7 @@ def _targets(
         and not matches(p, config.exclude)
     ]
     on_disk = set(files)
+    in_set = set(in_files)  # asked once per lock: a list would make discovery N²
     configured = dict(config.outputs or {})
     claimed: set[PurePosixPath] = set()
     targets: list[Target] = []
@@ -397,7 +404,9 @@ def _targets(
             # pip-compile-multi writes X.txt beside the X.in it compiled.
             pcm_in = lock.with_suffix(".in")
             if pcm_in not in on_disk:
-                notes.append((lock, f"not managed: pip-compile-multi wrote it, but {pcm_in} is gone"))
+                notes.append(
+                    (lock, f"not managed: pip-compile-multi wrote it, but {pcm_in} is gone")
+                )
                 continue
             python = (configured.get(lock) or config).python or CURRENT
             targets.append(Target(lock, (pcm_in,), (), python, None, "pip-compile-multi"))
@@ -437,14 +446,12 @@ def _targets(
                 run_dir, source_args = command[0], command[1].sources
         if run_dir is None or not source_args:
             sibling = lock.with_suffix(".in")
-            if sibling in in_files and not header.source_args:
+            if sibling in in_set and not header.source_args:
                 run_dir, source_args = PurePosixPath("."), (sibling.as_posix(),)
             else:
                 notes.append((lock, _unmanaged_reason(lock, header, on_disk)))
                 continue
-        command = (
-            _command_for(lock, header, commands(), on_disk) if header.custom else None
-        )
+        command = _command_for(lock, header, commands(), on_disk) if header.custom else None
         command_args = None
         if command is not None:
             command_dir, cmd = command
@@ -457,7 +464,7 @@ def _targets(
         sources = tuple(join(run_dir, s) for s in source_args)
         # pip-compile takes any requirements file, pyproject.toml, setup.cfg or setup.py;
         # an .in that the config leaves out stays out.
-        if not all(s in in_files if s.suffix == ".in" else s != lock for s in sources):
+        if not all(s in in_set if s.suffix == ".in" else s != lock for s in sources):
             notes.append((lock, _unmanaged_reason(lock, header, on_disk, config_excluded=True)))
             continue
         output_arg = header.output_arg
