@@ -286,3 +286,45 @@ def test_environments_are_shown_with_their_installs_and_findings(
         f"{n}. {path}" for n, (path, _) in enumerate(installs, 1)
     ]
     assert any("co-installed-conflict" in line and "urllib3" in line for line in block)
+
+
+SETUPTOOLS_DEV = (
+    '[project]\nname = "app"\nversion = "1"\ndynamic = ["optional-dependencies"]\n'
+    '[tool.setuptools.dynamic]\noptional-dependencies = {dev = {file = ["dev.txt"]}}\n'
+)
+HATCH_DEV = (
+    '[project]\nname = "app"\nversion = "1"\ndynamic = ["optional-dependencies"]\n'
+    '[tool.hatch.metadata.hooks.requirements_txt.optional-dependencies]\nDev = ["dev.txt"]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("build_config", "install", "expected"),
+    [
+        (SETUPTOOLS_DEV, "pip install -e .[dev]", [("urllib3", "co-installed-conflict")]),
+        (HATCH_DEV, 'pip install -e ".[dev]"', [("urllib3", "co-installed-conflict")]),
+        # Another extra, or the project alone, installs nothing of dev.txt.
+        (SETUPTOOLS_DEV, "pip install -e .[docs]", []),
+        (SETUPTOOLS_DEV, "pip install .", []),
+    ],
+    ids=["setuptools-dynamic", "hatch-requirements-txt", "other-extra", "no-extra"],
+)
+def test_an_extra_that_reads_a_lock_installs_that_lock(
+    make_repo: MakeRepo, build_config: str, install: str, expected: list[tuple[str, str]]
+) -> None:
+    workflow = (
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - run: {install}\n      - run: pip install -r compat.txt\n"
+    )
+    repo = make_repo(
+        {
+            **TWO_LOCKS,
+            "pyproject.toml": TWO_LOCKS["pyproject.toml"] + build_config,
+            ".github/workflows/ci.yml": workflow,
+        }
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    found = [(f["package"], f["kind"]) for f in report["findings"] if f["severity"] == "error"]
+    assert found == expected
+    assert code == (1 if expected else 0)

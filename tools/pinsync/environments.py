@@ -35,6 +35,9 @@ class Install:
     path: PurePosixPath  # the requirement file, relative to the root
     no_deps: bool
     command: int  # installs of one command share it: pip resolves them together
+    # `pip install -e .[dev]`: `path` is then the project's directory, and what it
+    # installs is known only from its build config (Repo.environments reads it).
+    extras: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,16 @@ def _requirement_files(
         return
     no_deps = "--no-deps" in rest
     paths: list[str] = []
+    projects: list[str] = []
     it = iter(rest)
     for word in it:
-        if word in ("-r", "--requirement") or re.fullmatch(r"-[a-zA-Z]+r", word):
+        if word in ("-e", "--editable"):
+            projects.append(next(it, ""))
+        elif word.startswith("--editable="):
+            projects.append(word.partition("=")[2])
+        elif not sync and not word.startswith("-") and _PROJECT.fullmatch(word):
+            projects.append(word)
+        elif word in ("-r", "--requirement") or re.fullmatch(r"-[a-zA-Z]+r", word):
             paths.append(next(it, ""))  # `-qr file`: short options combine
         elif word.startswith("--requirement="):
             paths.append(word.partition("=")[2])
@@ -149,6 +159,18 @@ def _requirement_files(
         if not raw or "$" in raw or "{" in raw or raw.startswith("/"):
             continue  # a variable, or a path on the runner: not a file of this repository
         yield Install(file, number, join(cwd, raw), no_deps, command)
+    for raw in projects:
+        found = _PROJECT.fullmatch(raw)
+        if found is None or "$" in raw or raw.startswith("/"):
+            continue
+        directory, extras = found.group(1), found.group(2) or ""
+        names = tuple(e.strip() for e in extras.strip("[]").split(",") if e.strip())
+        yield Install(file, number, join(cwd, directory), no_deps, command, names)
+
+
+# A project directory pip installs (`.`, `./svc[dev,test]`): a path, not a name on an
+# index (those have no `.` or `/` in front), and no URL.
+_PROJECT: Final = re.compile(r"(\.{1,2}(?:/[\w.-]+)*/?|[\w.-]+(?:/[\w.-]+)+/?)(\[[\w, -]*\])?")
 
 
 def _logical(lines: list[str], start: int) -> Iterator[tuple[int, str]]:

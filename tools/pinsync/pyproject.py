@@ -387,31 +387,43 @@ def metadata_files(path: PurePosixPath, text: str) -> tuple[PurePosixPath, ...]:
     setuptools' `[tool.setuptools.dynamic]` `file =` and hatch-requirements-txt's
     `files`, relative to the pyproject.toml. Such a file is an input of the package,
     not of a lock. Invalid TOML names none (the checks that need it say why)."""
+    return tuple(f for files in metadata_extras(path, text).values() for f in files)
+
+
+def metadata_extras(
+    path: PurePosixPath, text: str
+) -> dict[str | None, tuple[PurePosixPath, ...]]:
+    """The files of `metadata_files`, by what installs them: None for the project's
+    own dependencies (`pip install .`), else the extra (`pip install .[dev]`)."""
     try:
         data = toml.loads(text)
     except toml.TOMLDecodeError:
-        return ()
-    named: list[object] = []
+        return {}
+    named: list[tuple[str | None, object]] = []
     dynamic = _table(data, "tool", "setuptools", "dynamic")
     if dynamic:
         deps = dynamic.get("dependencies")
         if isinstance(deps, dict):
-            named.append(deps.get("file"))
+            named.append((None, deps.get("file")))
         extras = dynamic.get("optional-dependencies")
         if isinstance(extras, dict):
-            named.extend(e.get("file") for e in extras.values() if isinstance(e, dict))
+            named.extend((k, e.get("file")) for k, e in extras.items() if isinstance(e, dict))
     hook = _table(data, "tool", "hatch", "metadata", "hooks", "requirements_txt")
     if hook:
-        named.append(hook.get("files"))
+        named.append((None, hook.get("files")))
         extras = hook.get("optional-dependencies")
         if isinstance(extras, dict):
-            named.extend(extras.values())
-    out: list[PurePosixPath] = []
-    for item in named:
-        for name in [item] if isinstance(item, str) else item if isinstance(item, list) else []:
-            if isinstance(name, str):
-                out.append(PurePosixPath(posixpath.normpath((path.parent / name).as_posix())))
-    return tuple(out)
+            named.extend(extras.items())
+    out: dict[str | None, tuple[PurePosixPath, ...]] = {}
+    for extra, item in named:
+        files = [item] if isinstance(item, str) else item if isinstance(item, list) else []
+        key = None if extra is None else canonicalize_name(str(extra))
+        out[key] = out.get(key, ()) + tuple(
+            PurePosixPath(posixpath.normpath((path.parent / name).as_posix()))
+            for name in files
+            if isinstance(name, str)
+        )
+    return out
 
 
 def setup_cfg_source(
@@ -426,7 +438,9 @@ def setup_cfg_source(
     try:
         parser.read_string(text)
     except configparser.Error as exc:
-        return MetadataSource(ReqFile(path), f"{path} is not a valid setup.cfg ({_first_line(exc)})")
+        return MetadataSource(
+            ReqFile(path), f"{path} is not a valid setup.cfg ({_first_line(exc)})"
+        )
     lines = text.splitlines()
     wanted = {canonicalize_name(e) for e in extras}
     values: list[str] = [parser.get("options", "install_requires", fallback="")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -44,7 +44,7 @@ from .reqfile import ReqFile, parse_requirements
 if TYPE_CHECKING:
     from .commands import CompileCommand
     from .dockerfile import Dockerfile
-    from .environments import Environment
+    from .environments import Environment, Install
     from .sites import SitePin
 
 _REQUIREMENT_SUFFIXES = {".in", ".txt"}
@@ -141,7 +141,31 @@ class Repo:
                 found.extend(reader(path, self.read(path), scripts))
             except PinsyncError:
                 continue
-        return found
+        return [replace(e, installs=tuple(self._projects_read(e.installs))) for e in found]
+
+    def _projects_read(self, installs: Iterable[Install]) -> Iterator[Install]:
+        """Installs, with `pip install -e .[dev]` replaced by the requirement files the
+        project's build config plainly reads into those extras (setuptools' dynamic
+        `file =`, hatch-requirements-txt): pip installs what they pin. A project that
+        reads none installs nothing that a lock could disagree with."""
+        from packaging.utils import canonicalize_name
+
+        from .pyproject import metadata_extras
+
+        for install in installs:
+            if install.extras is None:
+                yield install
+                continue
+            pyproject = install.path / "pyproject.toml"
+            if leaves_root(pyproject) or pyproject not in self.files:
+                continue
+            try:
+                files = metadata_extras(pyproject, self.read(pyproject))
+            except PinsyncError:
+                continue
+            wanted = [None, *(canonicalize_name(e) for e in install.extras)]
+            for path in dict.fromkeys(f for key in wanted for f in files.get(key, ())):
+                yield replace(install, path=path, extras=None)
 
     def dockerfiles(self) -> list[Dockerfile]:
         """Every Dockerfile the config's globs name, parsed."""
