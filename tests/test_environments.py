@@ -328,3 +328,42 @@ def test_an_extra_that_reads_a_lock_installs_that_lock(
     found = [(f["package"], f["kind"]) for f in report["findings"] if f["severity"] == "error"]
     assert found == expected
     assert code == (1 if expected else 0)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        # The job installs common.txt (urllib3 2.0.3): its own pin of 1.26.18 is drift,
+        # though compat.txt, elsewhere in the repository, pins 1.26.18 too.
+        (
+            "  a:\n    steps:\n      - run: pip install -r common.txt\n"
+            "      - run: pip install urllib3==1.26.18\n",
+            [(".github/workflows/ci.yml", 6, ".github/workflows/ci.yml job a")],
+        ),
+        (
+            "  a:\n    steps:\n      - run: pip install -r common.txt urllib3==2.0.3\n",
+            [],
+        ),
+        # A job that installs no lock falls back to the project: some lock pins 1.26.18.
+        (
+            "  a:\n    steps:\n      - run: pip install -r common.txt\n"
+            "  b:\n    steps:\n      - run: pip install urllib3==1.26.18\n",
+            [],
+        ),
+    ],
+    ids=["pin-against-own-lock", "pin-agrees", "no-lock-falls-back"],
+)
+def test_a_pin_written_in_an_environment_meets_its_locks(
+    make_repo: MakeRepo, jobs: str, expected: list[tuple[str, int, str]]
+) -> None:
+    workflow = "on: push\njobs:\n" + jobs
+    repo = make_repo({**TWO_LOCKS, ".github/workflows/ci.yml": workflow})
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    found = [
+        (f["file"], f["line"], f.get("environment"))
+        for f in report["findings"]
+        if f["kind"] == "pin-site"
+    ]
+    assert found == expected
+    assert code == (1 if expected else 0)

@@ -115,7 +115,11 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     sites = repo.sites(None if uv_locks else {n for pins in lock_pins.values() for n in pins})
     if sites:
         projects = frozenset(p.parent for p in repo.files if p.name in PROJECT_FILES)
-        findings.extend(check_sites(sites, lock_pins, images, repo.config.site_scopes, projects))
+        findings.extend(
+            check_sites(
+                sites, lock_pins, images, repo.config.site_scopes, projects, repo.environments
+            )
+        )
     findings.extend(check_layers(repo, lock_pins))
     if to_resolve:
         findings.extend(reresolve(repo, to_resolve, groups, options.in_flight))

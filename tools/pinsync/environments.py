@@ -47,6 +47,9 @@ class Environment:
     name: str  # `.github/workflows/ci.yml job test`, `tox.ini [testenv:docs]`
     file: PurePosixPath
     installs: tuple[Install, ...]
+    # The lines of `file` that define it, first and last: a pin written there
+    # (`pip install black==24.1`) is installed into it.
+    span: tuple[int, int] = (1, 1 << 30)
 
 
 # The installs of each shell script of the repository, for the lines that run one.
@@ -207,6 +210,7 @@ def github_jobs(
     jobs: list[Environment] = []
     job_indent: int | None = None
     name = ""
+    start = 0
     installs: list[Install] = []
     workdir = PurePosixPath(".")
     k = top + 1
@@ -224,8 +228,9 @@ def github_jobs(
             job_indent = indent
         if indent == job_indent and stripped.endswith(":"):
             if name:
-                jobs.append(Environment(f"{path} job {name}", path, tuple(installs)))
+                jobs.append(Environment(f"{path} job {name}", path, tuple(installs), (start, k)))
             name, installs, workdir = stripped[:-1].strip("'\""), [], PurePosixPath(".")
+            start = k + 1
             k += 1
             continue
         key = stripped.lstrip("- ").split(":", 1)[0].strip()
@@ -254,7 +259,7 @@ def github_jobs(
             continue
         k += 1
     if name:
-        jobs.append(Environment(f"{path} job {name}", path, tuple(installs)))
+        jobs.append(Environment(f"{path} job {name}", path, tuple(installs), (start, k)))
     return [j for j in jobs if j.installs]
 
 
@@ -277,6 +282,7 @@ def compose_services(
     found: list[Environment] = []
     service_indent: int | None = None
     name = ""
+    first = 0
     installs: list[Install] = []
     count = 0
     k = top + 1
@@ -293,8 +299,10 @@ def compose_services(
             service_indent = indent
         if indent == service_indent and stripped.endswith(":"):
             if name and installs:
-                found.append(Environment(f"{path} service {name}", path, tuple(installs)))
-            name, installs = stripped[:-1].strip("'\""), []
+                found.append(
+                    Environment(f"{path} service {name}", path, tuple(installs), (first, k))
+                )
+            name, installs, first = stripped[:-1].strip("'\""), [], k + 1
             k += 1
             continue
         key, _, value = stripped.partition(":")
@@ -324,7 +332,7 @@ def compose_services(
         installs.extend(found_here)
         count += 1 + len(found_here)
     if name and installs:
-        found.append(Environment(f"{path} service {name}", path, tuple(installs)))
+        found.append(Environment(f"{path} service {name}", path, tuple(installs), (first, k)))
     return found
 
 
@@ -383,8 +391,19 @@ def tox_environments(
                 installs.extend(found)
                 count += 1 + len(found)
         if installs:
-            envs.append(Environment(f"{path} [{section}]", path, tuple(installs)))
+            envs.append(
+                Environment(f"{path} [{section}]", path, tuple(installs), _ini_span(lines, section))
+            )
     return envs
+
+
+def _ini_span(lines: list[str], section: str) -> tuple[int, int]:
+    """The lines of `[section]`: from its header to the line before the next header."""
+    first = next((i + 1 for i, x in enumerate(lines) if x.strip() == f"[{section}]"), 1)
+    last = next(
+        (i for i in range(first, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+    )
+    return first, last
 
 
 def _line_of(lines: list[str], text: str) -> int:
@@ -423,7 +442,8 @@ def nox_sessions(
             command = shlex.join(["pip", "install", *words])
             installs.extend(installs_in(path, call.lineno, command, path.parent, count))
         if installs:
-            envs.append(Environment(f"{path} session {node.name}", path, tuple(installs)))
+            span = (node.lineno, node.end_lineno or node.lineno)
+            envs.append(Environment(f"{path} session {node.name}", path, tuple(installs), span))
     return envs
 
 
@@ -489,7 +509,8 @@ def gitlab_jobs(
                 installs.extend(found)
                 count += 1 + len(found)
         if installs:
-            envs.append(Environment(f"{path} job {name}", path, tuple(installs)))
+            span = (body[0][0] - 1 if body else k, body[-1][0] if body else k)
+            envs.append(Environment(f"{path} job {name}", path, tuple(installs), span))
     return envs
 
 
@@ -533,10 +554,13 @@ def make_targets(
     name: str | None = None
     installs: list[Install] = []
     count = 0
+    span = [0, 0]
 
     def close() -> None:
         if name is not None and installs:
-            envs.append(Environment(f"{path} target {name}", path, tuple(installs)))
+            envs.append(
+                Environment(f"{path} target {name}", path, tuple(installs), (span[0], span[1]))
+            )
 
     for number, line in _logical(lines, 0):
         if line.startswith("\t"):
@@ -547,11 +571,14 @@ def make_targets(
                 count += 1 + len(found)
             continue
         head = line.split("#", 1)[0]
+        span[1] = number - 1  # a recipe ends where a line that is not one begins
         if ":" in head and "=" not in head.split(":", 1)[0] and not head.startswith((" ", ".")):
             close()
             name, installs, count = head.split(":", 1)[0].strip(), [], 0
+            span[:] = [number, number]
         elif head.strip():
             close()
             name, installs = None, []
+    span[1] = len(lines)
     close()
     return envs

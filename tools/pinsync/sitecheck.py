@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     # Imported where used: the common case, a stamped repository in sync, needs
     # no Dockerfile parser, and CI pays its import per run.
     from .dockerfile import Dockerfile
+    from .environments import Environment
     from .sites import SitePin
 
 
@@ -50,16 +51,29 @@ def check_sites(
     images: Sequence[Dockerfile] = (),
     scopes: Sequence[tuple[str, PurePosixPath]] = (),
     projects: Collection[PurePosixPath] = frozenset(),
+    environments: Sequence[Environment] = (),
 ) -> Iterator[Finding]:
     """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
+
+    A pin written in an environment that installs locks (`pip install black==24.1` in
+    a CI job that installs requirements/lint.txt) meets exactly those locks: they are
+    what it is judged by. Elsewhere it falls back to the project it belongs to:
 
     It is drift when it matches none of them: in a monorepo, a pin at the root that
     matches one service's lock is that service's, and no other lock is its business.
     A package that no lock of the service pins (a tool installed only in CI) is left
     alone: there is nothing to disagree with.
     """
+    # Versions only of the names some site pins: a dozen site pins are compared, not
+    # the hundred thousand pins of a thousand locks. Every lock stays a key, since a
+    # site's scope is where locks are, whatever they pin.
+    named = {s.pin.name for s in sites if s.editable}
     versions: dict[PurePosixPath, dict[NormalizedName, tuple[str, int]]] = {
-        path: {n: (e.pinned_version, e.line) for n, e in pins.items() if e.pinned_version}
+        path: {
+            n: (e.pinned_version, e.line)
+            for n in named
+            if (e := pins.get(n)) is not None and e.pinned_version
+        }
         for path, pins in locks.items()
     }
     for site in sites:
@@ -77,16 +91,35 @@ def check_sites(
         if not site.editable:
             continue
         pin = site.pin
-        # A configured scope wins: a root workflow that deploys one service.
-        scope = next((d for glob, d in scopes if matches(pin.file, [glob])), None)
-        scope = scope or _scope(pin.file, versions, projects)
-        if scope is None:
-            continue
-        locked = {
-            path: pins[pin.name]
-            for path, pins in versions.items()
-            if pin.name in pins and within(path, scope)
-        }
+        env = next(
+            (
+                e
+                for e in environments
+                if e.file == pin.file
+                and e.span[0] <= pin.line <= e.span[1]
+                and any(i.path in locks for i in e.installs)
+            ),
+            None,
+        )
+        if env is not None:
+            scope = pin.file.parent
+            locked = {
+                i.path: versions[i.path][pin.name]
+                for i in env.installs
+                if pin.name in versions.get(i.path, {})
+            }
+        else:
+            # A configured scope wins: a root workflow that deploys one service.
+            found = next((d for glob, d in scopes if matches(pin.file, [glob])), None)
+            found = found or _scope(pin.file, versions, projects)
+            if found is None:
+                continue
+            scope = found
+            locked = {
+                path: pins[pin.name]
+                for path, pins in versions.items()
+                if pin.name in pins and within(path, scope)
+            }
         if not locked or any(v == pin.version for v, _ in locked.values()):
             continue
         # Name the lock nearest to the pin: most shared directories, then the shortest.
@@ -119,6 +152,7 @@ def check_sites(
             f"{pin.name}: {file}:{pin.line} ({where}) pins {pin.version} but {nearest}:{line} "
             f"pins {version}{also} ({pin.version} → {version} to match, or "
             f"`{FIX.bump} {pin.name} VERSION` to move both)",
+            env.name if env is not None else None,
         )
 
 
