@@ -367,3 +367,32 @@ def test_a_pin_written_in_an_environment_meets_its_locks(
     ]
     assert found == expected
     assert code == (1 if expected else 0)
+
+
+@pytest.mark.parametrize(
+    ("installer", "file"),
+    [
+        (".github/workflows/ci.yml", "on: push\njobs:\n  t:\n    steps:\n      - run: {cmd}\n"),
+        ("Dockerfile", "FROM python:3.11\nCOPY . /app\nRUN {cmd}\n"),
+    ],
+    ids=["ci-job", "image"],
+)
+def test_an_install_follows_the_r_lines_of_the_file_it_installs(
+    make_repo: MakeRepo, installer: str, file: str
+) -> None:
+    """A hand-kept requirements file of `-r` lines installs every lock it names."""
+    cmd = "pip install -r /app/all.txt" if installer == "Dockerfile" else "pip install -r all.txt"
+    repo = make_repo(
+        {
+            **TWO_LOCKS,
+            "all.txt": "-r common.txt\n-r deeper.txt\n",
+            "deeper.txt": "-r compat.txt\n",
+            installer: file.format(cmd=cmd),
+        }
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    [conflict] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert (conflict["package"], conflict["kind"]) == ("urllib3", "co-installed-conflict")
+    assert "common.txt" in conflict["message"] and "compat.txt" in conflict["message"]
+    assert code == 1

@@ -4,8 +4,8 @@ later `--no-deps` install must not break a requirement the team wrote."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ def check_dockerfile(
     resolved: Mapping[RequirementInstall, PurePosixPath] | None = None,
     context: PurePosixPath | None = None,
     asks: Mapping[PurePosixPath, Sequence[Demand]] = {},
+    includes: Includes | None = None,
 ) -> Iterator[Finding]:
     """Kinds 4 and 5 for one Dockerfile.
 
@@ -80,6 +81,8 @@ def check_dockerfile(
             Step(i.lock, i.install.line, i.install.no_deps, i.install.command)
             for i in by_stage[stage.index]
         ]
+        if includes is not None:
+            steps = [s for s in followed(steps, includes) if s.lock in locks]
         yield from judge_together(
             file, "this image", steps, locks, asks, reported, stage_name(df, stage.index)
         )
@@ -185,6 +188,46 @@ def judge_together(
             )
 
 
+# The `-r` files of a requirement file, resolved from the root.
+Includes = Callable[[PurePosixPath], tuple[PurePosixPath, ...]]
+
+
+def includes_reader(repo: Repo) -> Includes:
+    """What each requirement file reads with `-r`, read once: a hand-kept
+    requirements.txt of `-r base.txt` and `-r dev.txt` installs both locks."""
+    cache: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {}
+
+    def includes(path: PurePosixPath) -> tuple[PurePosixPath, ...]:
+        if path not in cache:
+            body = repo.locks[path].body if path in repo.locks else repo.sources.get(path)
+            if body is None:
+                try:
+                    body = parse_requirements(path, repo.read(path))
+                except PinsyncError:  # missing, outside the root, or not a requirements file
+                    body = None
+            cache[path] = tuple(i.target for i in body.includes if i.kind == "-r") if body else ()
+        return cache[path]
+
+    return includes
+
+
+def followed(steps: Sequence[Step], includes: Includes) -> list[Step]:
+    """Each install, then what its file reads with `-r`, as pip installs them: in the
+    same command, from the same line."""
+    out: list[Step] = []
+    for step in steps:
+        seen: set[PurePosixPath] = set()
+        todo = [step.lock]
+        while todo:
+            path = todo.pop(0)
+            if path in seen:
+                continue
+            seen.add(path)
+            out.append(replace(step, lock=path))
+            todo.extend(includes(path))
+    return out
+
+
 def check_environments(
     repo: Repo,
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
@@ -192,21 +235,20 @@ def check_environments(
 ) -> Iterator[Finding]:
     """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets
     and shell scripts that install locks (Repo.environments), judged like image stages."""
+    includes = includes_reader(repo)
     for env in repo.environments:
-        yield from _judge_environment(env, locks, asks)
+        yield from _judge_environment(env, locks, asks, includes)
 
 
 def _judge_environment(
     env: Environment,
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     asks: Mapping[PurePosixPath, Sequence[Demand]],
+    includes: Includes,
 ) -> Iterator[Finding]:
     # A finding sits where its install is written: maybe a script the environment runs.
-    steps = [
-        Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix())
-        for i in env.installs
-        if i.path in locks
-    ]
+    written = [Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix()) for i in env.installs]
+    steps = [s for s in followed(written, includes) if s.lock in locks]
     if len({s.lock for s in steps}) > 1:
         yield from judge_together(
             env.file.as_posix(), env.name, steps, locks, asks, set(), env.name
@@ -254,8 +296,9 @@ def check_images(
     asks: Mapping[PurePosixPath, Sequence[Demand]],
 ) -> Iterator[Finding]:
     any_pins = _requirement_files(repo, lock_pins)
+    includes = includes_reader(repo)
     for df, resolved, context in _images(repo, images, lock_pins):
-        yield from check_dockerfile(df, any_pins, resolved, context, asks)
+        yield from check_dockerfile(df, any_pins, resolved, context, asks, includes)
 
 
 # --- the model, as `check --environments` shows it ----------------------------------
