@@ -123,3 +123,19 @@ def bench(session: nox.Session) -> None:
     """Time lock and check against pip-compile loops and pip-compile-multi: -- [--tiny] [--repeat R]"""
     _install(session, "bench")
     session.run("python", "-m", "bench", *session.posargs, env={"PYTHONPATH": str(TOOLS)})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Run the property tests at length: -- [--examples N] [--seed S]"""
+    _install(session, "tests")
+    session.run("python", str(TOOLS / "fuzz.py"), *session.posargs)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Set the version and date the changelog, then lint and test: -- X.Y.Z"""
+    _install(session, "tools")
+    session.run("python", "-m", "pinsync.release", *session.posargs, env={"PYTHONPATH": str(TOOLS)})
+    # A nested nox, not session.notify: notify would queue one Python of `tests` only.
+    session.run("nox", "--session", "lint", "tests")

@@ -419,13 +419,14 @@ def test_list_files_walks_a_plain_directory_and_skips_tool_dirs(
     )
 
 
-def test_the_readme_example_is_a_valid_config_with_every_key() -> None:
+def test_the_documented_example_is_a_valid_config_with_every_key() -> None:
     from pathlib import Path
 
     from pinsync import toml
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    example = readme.split("Zero config works.", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    page = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+    text = page.read_text(encoding="utf-8")
+    example = text.split("## Every key at once", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     table = toml.loads(example)["tool"]["pinsync"]
     parse_config(table)  # raises on any key or value the code does not accept
     assert ", ".join(sorted(table)) == KNOWN_KEYS.replace('"', "")
