@@ -263,8 +263,18 @@ RUN pip install -r /app/compat.txt
             "docker-compose.yml service web",
             [("common.txt", 5), ("compat.txt", 5)],
         ),
+        # The service runs in the image's `base` stage: what it installs comes first.
+        (
+            {
+                "Dockerfile": DOCKERFILE,
+                "docker-compose.yml": "services:\n  web:\n    build:\n      context: .\n"
+                "      target: base\n    command: pip install -r compat.txt\n",
+            },
+            "docker-compose.yml service web",
+            [("common.txt", 3), ("compat.txt", 6)],
+        ),
     ],
-    ids=["ci-job", "image-stage", "compose-service"],
+    ids=["ci-job", "image-stage", "compose-service", "compose-service-in-its-image"],
 )
 def test_environments_are_shown_with_their_installs_and_findings(
     make_repo: MakeRepo,
@@ -275,8 +285,8 @@ def test_environments_are_shown_with_their_installs_and_findings(
     repo = make_repo({**TWO_LOCKS, **files})
     repo.pinsync("lock")
     code, report = check(repo, "--offline", "--environments")
-    [conflict] = [f for f in report["findings"] if f["severity"] == "error"]
-    assert conflict["kind"] == "co-installed-conflict" and conflict["environment"] == environment
+    [conflict] = [f for f in report["findings"] if f.get("environment") == environment]
+    assert (conflict["kind"], conflict["severity"]) == ("co-installed-conflict", "error")
     [shown] = [e for e in report["environments"] if e["name"] == environment]
     assert [(i["path"], i["line"]) for i in shown["installs"]] == installs
     text = repo.pinsync("check", "--offline", "--environments", check=False)

@@ -108,7 +108,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         }
         if images:
             findings.extend(check_images(repo, images, lock_pins, asks))
-        findings.extend(check_environments(repo, lock_pins, asks))
+        findings.extend(check_environments(repo, lock_pins, asks, images))
     # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
     # a lock too, whose names are known only once read, so then everything is read.
     uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)

@@ -232,12 +232,58 @@ def check_environments(
     repo: Repo,
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     asks: Mapping[PurePosixPath, Sequence[Demand]],
+    images: Sequence[Dockerfile] = (),
 ) -> Iterator[Finding]:
-    """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets
-    and shell scripts that install locks (Repo.environments), judged like image stages."""
+    """The CI jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets,
+    compose services and shell scripts that install locks (Repo.environments),
+    judged like image stages."""
     includes = includes_reader(repo)
+    in_image = _stage_installs(repo, images, locks)
     for env in repo.environments:
-        yield from _judge_environment(env, locks, asks, includes)
+        yield from _judge_environment(env, locks, asks, includes, in_image)
+
+
+# The installs of an image stage: by Dockerfile and `target` (None: the last stage).
+StageInstalls = Callable[[PurePosixPath, "str | None"], list[Step]]
+
+
+def _stage_installs(
+    repo: Repo,
+    images: Sequence[Dockerfile],
+    lock_pins: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
+) -> StageInstalls:
+    """What a compose service's image installs before its command runs, read only
+    where some service is built from a Dockerfile of the repository."""
+    if not any(e.image for e in repo.environments):
+        return lambda path, target: []
+    candidates = sorted(_requirement_files(repo, lock_pins))
+    by_path = {df.path: (df, resolved) for df, resolved, _ in _images(repo, images, lock_pins)}
+
+    def installs(path: PurePosixPath, target: str | None) -> list[Step]:
+        if path not in by_path or not by_path[path][0].stages:
+            return []
+        df, resolved = by_path[path]
+        named = [s.index for s in df.stages if s.name == target]
+        if target is not None and not named:
+            return []  # a target the Dockerfile does not have: no build, nothing known
+        index = named[0] if named else df.stages[-1].index
+        # Built before the service runs: commands of their own, before the service's.
+        return [
+            Step(
+                i.lock, i.install.line, i.install.no_deps, i.install.command - (1 << 20), str(path)
+            )
+            for i in installed_locks(df, index, candidates, resolved)
+        ]
+
+    return installs
+
+
+def _steps_of(env: Environment, in_image: StageInstalls) -> list[Step]:
+    # A finding sits where its install is written: maybe a script the environment runs.
+    image = in_image(*env.image) if env.image else []
+    return image + [
+        Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix()) for i in env.installs
+    ]
 
 
 def _judge_environment(
@@ -245,10 +291,9 @@ def _judge_environment(
     locks: Mapping[PurePosixPath, Mapping[NormalizedName, Entry]],
     asks: Mapping[PurePosixPath, Sequence[Demand]],
     includes: Includes,
+    in_image: StageInstalls,
 ) -> Iterator[Finding]:
-    # A finding sits where its install is written: maybe a script the environment runs.
-    written = [Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix()) for i in env.installs]
-    steps = [s for s in followed(written, includes) if s.lock in locks]
+    steps = [s for s in followed(_steps_of(env, in_image), includes) if s.lock in locks]
     if len({s.lock for s in steps}) > 1:
         yield from judge_together(
             env.file.as_posix(), env.name, steps, locks, asks, set(), env.name
@@ -329,10 +374,9 @@ def environment_model(repo: Repo) -> list[Place]:
             )
             if steps:
                 places.append(Place(stage_name(df, stage.index), df.path.as_posix(), steps))
+    in_image = _stage_installs(repo, images, lock_pins)
     for env in repo.environments:
-        steps = tuple(
-            Step(i.path, i.line, i.no_deps, i.command, i.file.as_posix()) for i in env.installs
-        )
+        steps = tuple(_steps_of(env, in_image))
         if steps:
             places.append(Place(env.name, env.file.as_posix(), steps))
     return places

@@ -50,6 +50,9 @@ class Environment:
     # The lines of `file` that define it, first and last: a pin written there
     # (`pip install black==24.1`) is installed into it.
     span: tuple[int, int] = (1, 1 << 30)
+    # A compose service runs in an image: the Dockerfile it is built from, and the
+    # stage (`target:`, else the last). What that stage installs comes first.
+    image: tuple[PurePosixPath, str | None] | None = None
 
 
 # The installs of each shell script of the repository, for the lines that run one.
@@ -283,6 +286,7 @@ def compose_services(
     service_indent: int | None = None
     name = ""
     first = 0
+    image: tuple[PurePosixPath, str | None] | None = None
     installs: list[Install] = []
     count = 0
     k = top + 1
@@ -300,13 +304,17 @@ def compose_services(
         if indent == service_indent and stripped.endswith(":"):
             if name and installs:
                 found.append(
-                    Environment(f"{path} service {name}", path, tuple(installs), (first, k))
+                    Environment(f"{path} service {name}", path, tuple(installs), (first, k), image)
                 )
             name, installs, first = stripped[:-1].strip("'\""), [], k + 1
+            image = None
             k += 1
             continue
         key, _, value = stripped.partition(":")
         value = value.strip()
+        if key == "build" and name:
+            image, k = _compose_build(lines, k, cwd)
+            continue
         if key not in ("command", "entrypoint") or not name:
             k += 1
             continue
@@ -332,8 +340,36 @@ def compose_services(
         installs.extend(found_here)
         count += 1 + len(found_here)
     if name and installs:
-        found.append(Environment(f"{path} service {name}", path, tuple(installs), (first, k)))
+        found.append(
+            Environment(f"{path} service {name}", path, tuple(installs), (first, k), image)
+        )
     return found
+
+
+def _compose_build(
+    lines: list[str], k: int, cwd: PurePosixPath
+) -> tuple[tuple[PurePosixPath, str | None] | None, int]:
+    """A service's `build:` (`build: DIR`, or a block of `context:`, `dockerfile:` and
+    `target:`): the Dockerfile and stage, and the index of the line after it."""
+    line = lines[k]
+    indent = _indent(line)
+    value = _unquoted(line.split(":", 1)[1].split(" #", 1)[0].strip())
+    context, dockerfile, target = value, None, None
+    k += 1
+    while k < len(lines) and (not lines[k].strip() or _indent(lines[k]) > indent):
+        key, _, rest = lines[k].strip().partition(":")
+        rest = _unquoted(rest.split(" #", 1)[0].strip())
+        if key == "context":
+            context = rest
+        elif key == "dockerfile":
+            dockerfile = rest
+        elif key == "target":
+            target = rest or None
+        k += 1
+    if "://" in context or context.startswith("git@") or "$" in context:
+        return None, k  # a remote or computed context: nothing of this repository
+    directory = join(cwd, context or ".")
+    return (join(directory, dockerfile) if dockerfile else directory / "Dockerfile", target), k
 
 
 _SHELLS: Final = frozenset({"sh", "bash", "ash", "dash", "zsh"})
