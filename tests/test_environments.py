@@ -186,10 +186,10 @@ def test_a_nox_session_is_one_environment(
         # compose: the shell form, `sh -c` in the exec form, and a folded entrypoint.
         (
             "deploy/docker-compose.yml",
-            "services:\n  web:\n    build: .\n    command: sh -c \"pip install -r a.txt"
-            " && pip install --no-deps -r b.txt && ./run\"\n  worker:\n    command:\n"
+            'services:\n  web:\n    build: .\n    command: sh -c "pip install -r a.txt'
+            ' && pip install --no-deps -r b.txt && ./run"\n  worker:\n    command:\n'
             "      - bash\n      - -c\n      - pip install -r c.txt\n  db:\n    image: pg\n"
-            "  tasks:\n    entrypoint: >\n      sh -c \"pip install -r a.txt\"\n",
+            '  tasks:\n    entrypoint: >\n      sh -c "pip install -r a.txt"\n',
             [
                 ("web", "deploy/a.txt", 4),
                 ("web", "deploy/b.txt", 4),
@@ -406,3 +406,35 @@ def test_an_install_follows_the_r_lines_of_the_file_it_installs(
     assert (conflict["package"], conflict["kind"]) == ("urllib3", "co-installed-conflict")
     assert "common.txt" in conflict["message"] and "compat.txt" in conflict["message"]
     assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "expected"),
+    [
+        ('#!/bin/bash\nset -eux\npip --disable-pip-version-check install "$@"\npip check\n', 1),
+        ('#!/bin/sh\nexec python -m pip install --no-compile "$@"\n', 1),
+        # Runs pip, but not with the arguments it is given: not a way to install them.
+        ("#!/bin/sh\npip install -r base.txt\n", 0),
+    ],
+    ids=["pip-with-general-options", "python-m-pip", "does-not-forward"],
+)
+def test_a_script_that_hands_its_arguments_to_pip_is_an_installer(
+    make_repo: MakeRepo, wrapper: str, expected: int
+) -> None:
+    """warehouse's bin/docker/pip-install, run by name in its Dockerfile."""
+    repo = make_repo(
+        {
+            **TWO_LOCKS,
+            "bin/docker/pip-install": wrapper,
+            "Dockerfile": "FROM python:3.11\nCOPY bin/docker/ /usr/local/bin/\n"
+            "COPY common.txt compat.txt /app/\n"
+            "RUN pip-install -r /app/common.txt -r /app/compat.txt\n",
+        }
+    )
+    repo.pinsync("lock")
+    code, report = check(repo, "--offline")
+    errors = [
+        (f["file"], f["line"], f["kind"]) for f in report["findings"] if f["severity"] == "error"
+    ]
+    assert errors == [("Dockerfile", 4, "co-installed-conflict")] * expected
+    assert code == expected

@@ -291,13 +291,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         out = render_sarif(findings, __version__) + "\n"
     elif args.format == "github":
-        out = render_github(findings) + render_text(findings, color=False, fix=fix)
+        out = render_github(findings, _in_workspace(repo.root)) + render_text(
+            findings, color=False, fix=fix
+        )
     else:
         out = render_text(
             findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, fix=fix
         )
     sys.stdout.write(redact(out))
     return exit_code(findings)
+
+
+def _in_workspace(root: Path) -> str:
+    """`services/api/` for --root services/api in an Actions checkout, else nothing."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return ""
+    try:
+        inner = root.resolve().relative_to(Path(workspace).resolve())
+    except ValueError:
+        return ""  # checked outside the checkout: paths from --root are all there is
+    return "" if inner == Path(".") else inner.as_posix() + "/"
 
 
 def _places(repo: Repo, wanted: bool) -> Sequence[Place] | None:
@@ -390,7 +404,7 @@ COMMANDS: dict[
     "check": (check_parser, cmd_check),
     "bump": (bump_parser, cmd_bump),
 }
-USAGE = "usage: pinsync {lock,check,bump} [options]   (pinsync COMMAND --help for more)"
+USAGE = "usage: pinsync {lock,check,bump} [options] | pinsync --version   (pinsync COMMAND --help for more)"
 
 
 # pinsync's own requirements (pyproject.toml), imported where they are first needed.

@@ -119,29 +119,64 @@ def script_installs(path: PurePosixPath, text: str) -> list[Install]:
     return out
 
 
-def _requirement_files(
-    file: PurePosixPath, number: int, words: list[str], cwd: PurePosixPath, command: int
-) -> Iterator[Install]:
+# What may stand before a command and still run it.
+_PREFIXES: Final = frozenset({"sudo", "env", "exec", "nohup", "time", "command"})
+
+
+def _install_arguments(words: list[str]) -> tuple[list[str], bool] | None:
+    """(the arguments, whether it syncs) when `words` install with pip, uv or pip-sync."""
     k = 0
     while k < len(words) and (
-        ("=" in words[k] and not words[k].startswith("-")) or words[k] in ("sudo", "env")
+        ("=" in words[k] and not words[k].startswith("-")) or words[k] in _PREFIXES
     ):
         k += 1
     words = words[k:]
     if not words:
-        return
+        return None
     program = words[0].rsplit("/", 1)[-1]
-    rest: list[str]
     if program == "pip-sync":
-        rest, sync = words[1:], True
-    elif program == "uv" and words[1:3] in (["pip", "install"], ["pip", "sync"]):
-        rest, sync = words[3:], words[2] == "sync"
-    elif _PYTHON.fullmatch(program) and words[1:4] == ["-m", "pip", "install"]:
-        rest, sync = words[4:], False
-    elif _PIP.fullmatch(program) and words[1:2] == ["install"]:
-        rest, sync = words[2:], False
-    else:
+        return words[1:], True
+    if program == "uv" and words[1:3] in (["pip", "install"], ["pip", "sync"]):
+        return words[3:], words[2] == "sync"
+    if _PYTHON.fullmatch(program) and words[1:4] == ["-m", "pip", "install"]:
+        return words[4:], False
+    if _PIP.fullmatch(program):
+        # pip's general options may come first: `pip --disable-pip-version-check install`.
+        k = 1
+        while k < len(words) and words[k].startswith("-") and "=" not in words[k]:
+            k += 1
+        if words[k : k + 1] == ["install"]:
+            return words[k + 1 :], False
+    return None
+
+
+def forwards_to_pip(text: str) -> bool:
+    """Whether a script hands its own arguments to `pip install` (warehouse's
+    bin/docker/pip-install: `pip install --no-compile "$@"`): running it installs."""
+    for _, line in _logical(text.replace("\r\n", "\n").split("\n"), 0):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        command: list[str] = []
+        for word in [*words, ";"]:
+            if word not in _OPERATORS:
+                command.append(word)
+                continue
+            found = _install_arguments(command)
+            if found is not None and any(w in ("$@", "$*") for w in found[0]):
+                return True
+            command = []
+    return False
+
+
+def _requirement_files(
+    file: PurePosixPath, number: int, words: list[str], cwd: PurePosixPath, command: int
+) -> Iterator[Install]:
+    arguments = _install_arguments(words)
+    if arguments is None:
         return
+    rest, sync = arguments
     no_deps = "--no-deps" in rest
     paths: list[str] = []
     projects: list[str] = []

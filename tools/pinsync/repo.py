@@ -90,7 +90,7 @@ class Repo:
                 text = self.read(path)
             except PinsyncError:
                 continue  # not text: holds no pin anyone edits by hand
-            found.extend(find_sites(kind, path, text, self.config.pip_wrappers, names))
+            found.extend(find_sites(kind, path, text, self.pip_wrappers, names))
         return found
 
     @cached_property  # read by alignment and by the check in one run: once
@@ -175,8 +175,35 @@ class Repo:
         # Imported here: a repository without Dockerfiles never pays for the parser.
         from .dockerfile import parse_dockerfile
 
-        wrappers = self.config.pip_wrappers
+        wrappers = self.pip_wrappers
         return [parse_dockerfile(p, self.read(p), pip_wrappers=wrappers) for p in paths]
+
+    @cached_property
+    def pip_wrappers(self) -> tuple[str, ...]:
+        """Commands that behave like `pip install`: the config's `pip-wrappers`, and the
+        scripts of the repository that hand their arguments to it (warehouse's
+        `bin/docker/pip-install`, copied onto the image's PATH and run by name)."""
+        from .environments import forwards_to_pip
+
+        found = dict.fromkeys(self.config.pip_wrappers)
+        for path in self.files:
+            if path.suffix not in ("", ".sh", ".bash") or path.name in found:
+                continue
+            if matches(path, self.config.exclude):
+                continue
+            try:
+                full = inside(self.root, path)
+                if full.stat().st_size > 64 * 1024:
+                    continue  # not a wrapper of a line or two
+                with open(full, "rb") as fh:
+                    if fh.read(2) != b"#!":
+                        continue
+                text = self.read(path)
+            except (OSError, PinsyncError):
+                continue
+            if forwards_to_pip(text):
+                found[path.name] = None
+        return tuple(found)
 
 
 def inside(root: Path, path: PurePosixPath) -> Path:

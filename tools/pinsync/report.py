@@ -152,9 +152,11 @@ def _place_json(place: Place) -> dict[str, object]:
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
 
-def render_github(findings: Sequence[Finding]) -> str:
+def render_github(findings: Sequence[Finding], prefix: str = "") -> str:
+    """Workflow commands; `prefix` is --root's path in the checkout, since Actions
+    places an annotation by its path from the top of the repository."""
     return "".join(
-        f"::{_GITHUB_LEVEL[f.severity]} file={_escape_property(f.file)},line={f.line},"
+        f"::{_GITHUB_LEVEL[f.severity]} file={_escape_property(prefix + f.file)},line={f.line},"
         f"title={_escape_property('pinsync ' + f.kind)}::{_escape_data(f.message)}\n"
         for f in findings
     )
