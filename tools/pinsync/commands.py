@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, Literal
 
+from .environments import logical_lines
 from .lockfile import parse_argv
 
 CommandTool = Literal["pip-compile", "uv"]
@@ -55,7 +56,7 @@ def find_commands(path: PurePosixPath, text: str) -> list[CompileCommand]:
     make = path.name in ("Makefile", "makefile", "GNUmakefile") or path.suffix == ".mk"
     variables = _make_variables(text) if make else {}
     found = []
-    for number, line in _logical_lines(text):
+    for number, line in logical_lines(text):
         if make:
             line = _expand_make(line, variables)
         for match in _COMMAND.finditer(line):
@@ -65,22 +66,9 @@ def find_commands(path: PurePosixPath, text: str) -> list[CompileCommand]:
     return found
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    lines = text.split("\n")
-    k = 0
-    while k < len(lines):
-        start, parts = k + 1, [lines[k].rstrip("\r")]
-        while parts[-1].endswith("\\") and k + 1 < len(lines):
-            parts[-1] = parts[-1][:-1]
-            k += 1
-            parts.append(lines[k].rstrip("\r").lstrip())
-        yield start, " ".join(parts)
-        k += 1
-
-
 def _make_variables(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for _, line in _logical_lines(text):
+    for _, line in logical_lines(text):
         if line[:1] in ("\t", " ", "#"):
             continue
         match = _MAKE_ASSIGNMENT.match(line.strip())

@@ -109,10 +109,9 @@ def _script_called(
 
 def script_installs(path: PurePosixPath, text: str) -> list[Install]:
     """What a shell script installs, in order, run from the root (as CI runs it)."""
-    lines = text.replace("\r\n", "\n").split("\n")
     out: list[Install] = []
     count = 0
-    for number, line in _logical(lines, 0):
+    for number, line in logical_lines(text):
         found = installs_in(path, number, line, PurePosixPath("."), count)
         out.extend(found)
         count += 1 + len(found)
@@ -153,7 +152,7 @@ def _install_arguments(words: list[str]) -> tuple[list[str], bool] | None:
 def forwards_to_pip(text: str) -> bool:
     """Whether a script hands its own arguments to `pip install` (warehouse's
     bin/docker/pip-install: `pip install --no-compile "$@"`): running it installs."""
-    for _, line in _logical(text.replace("\r\n", "\n").split("\n"), 0):
+    for _, line in logical_lines(text):
         try:
             words = shlex.split(line, comments=True)
         except ValueError:
@@ -214,15 +213,22 @@ def _requirement_files(
 _PROJECT: Final = re.compile(r"(\.{1,2}(?:/[\w.-]+)*/?|[\w.-]+(?:/[\w.-]+)+/?)(\[[\w, -]*\])?")
 
 
-def _logical(lines: list[str], start: int) -> Iterator[tuple[int, str]]:
-    """(line number, text) with backslash continuations joined."""
-    k = start
+def logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a script, Makefile or workflow, with backslash
+    continuations joined. Read by this module and by commands.py alike."""
+    return _logical(text.replace("\r\n", "\n").split("\n"))
+
+
+def _logical(lines: list[str]) -> Iterator[tuple[int, str]]:
+    k = 0
     while k < len(lines):
-        number, parts = k + 1, [lines[k]]
-        while parts[-1].rstrip().endswith("\\") and k + 1 < len(lines):
-            parts[-1] = parts[-1].rstrip()[:-1]
+        number, parts = k + 1, [lines[k].rstrip("\r")]
+        # Only a backslash that ends the line continues it, as in sh and make: one
+        # followed by a space escapes the space.
+        while parts[-1].endswith("\\") and k + 1 < len(lines):
+            parts[-1] = parts[-1][:-1]
             k += 1
-            parts.append(lines[k])
+            parts.append(lines[k].rstrip("\r"))
         # The first line keeps its indentation: a Makefile's tab says "recipe".
         yield number, " ".join([parts[0].rstrip(), *(p.strip() for p in parts[1:])])
         k += 1
@@ -290,7 +296,7 @@ def github_jobs(
             if value.startswith(">") and block:
                 # A folded block is one line of text: its lines joined by spaces.
                 block = [" ".join(x.strip() for x in block if x.strip())]
-            for number, command in _logical(block, 0):
+            for number, command in _logical(block):
                 found = installs_in(path, offset + number, command, workdir, count, scripts)
                 installs.extend(found)
                 count += 1 + len(found)
@@ -633,7 +639,7 @@ def make_targets(
                 Environment(f"{path} target {name}", path, tuple(installs), (span[0], span[1]))
             )
 
-    for number, line in _logical(lines, 0):
+    for number, line in _logical(lines):
         if line.startswith("\t"):
             if name is not None:
                 command = line.strip().lstrip("@-+").replace("$$", "$")
