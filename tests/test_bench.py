@@ -7,6 +7,7 @@ exactly what a change makes stale, and that a ratio is judged against its target
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path, PurePosixPath
@@ -16,11 +17,14 @@ import pytest
 from bench.suite import (
     Row,
     Run,
+    ScaleRow,
     Shape,
     Timing,
     package_names,
+    render_scale,
     run_measured,
     run_steps,
+    scales,
     synthetic_dists,
     synthetic_sources,
     write_synthetic,
@@ -240,3 +244,70 @@ def test_timing_is_median_min_max_of_its_runs() -> None:
     runs = [Run(s, k, 0, "") for s, k in ((3.0, 2048), (1.0, 1024), (2.0, 4096))]
     t = Timing.of("x", runs)
     assert (t.median, t.low, t.high, t.peak_mib) == (2.0, 1.0, 3.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("30,300,1000", (30, 300, 1000)),
+        ("300", (300,)),
+        ("30, 300,", (30, 300)),
+        ("1", None),
+        ("30,x", None),
+        ("", None),
+    ],
+)
+def test_scale_option_reads_a_list_of_sizes(text: str, parsed: tuple[int, ...] | None) -> None:
+    if parsed is None:
+        with pytest.raises(argparse.ArgumentTypeError):
+            scales(text)
+    else:
+        assert scales(text) == parsed
+
+
+def _scale_timing(label: str, median: float, peak_kib: int | None = None) -> Timing:
+    return Timing.of(label, [Run(median, peak_kib, 0, "")])
+
+
+@pytest.mark.parametrize(
+    ("check", "verify", "noop", "peak_kib", "verdicts"),
+    [
+        (0.2, 0.1, 0.26, 60 * 1024, ["2.00x (≤ 2x: yes)", "1.30x (≤ 1.3x: yes)", "≤ 64 MiB: yes"]),
+        (0.21, 0.1, 0.3, 65 * 1024, ["2.10x (≤ 2x: NO)", "1.43x (≤ 1.3x: NO)", "≤ 64 MiB: NO"]),
+    ],
+)
+def test_scale_table_judges_the_three_targets(
+    check: float, verify: float, noop: float, peak_kib: int, verdicts: list[str]
+) -> None:
+    row = ScaleRow(
+        1000,
+        40.0,
+        (
+            _scale_timing("check", check, peak_kib),
+            _scale_timing("no-op lock", noop),
+            _scale_timing("pip-compile-multi verify", verify),
+        ),
+    )
+    table = render_scale([row])
+    for verdict in verdicts:
+        assert verdict in table, table
+    assert "not run" in table  # the columns that did not run say so
+
+
+@pytest.mark.parametrize("files", [30, 300, 1000])
+def test_lock_size_does_not_grow_with_the_number_of_files(files: int) -> None:
+    """What --scale grows is the number of locks, not what each one pins: every source
+    reads at most base and one test layer, a handful of lines each."""
+    sources = synthetic_sources(Shape(files, 80))
+    longest = max(
+        len(parse_requirements(PurePosixPath(p), t).entries)
+        for p, t in sources.items()
+        if p.endswith(".in")
+    )
+    assert longest <= 5
+    layers = [p for p, t in sources.items() if "-r test-" in t]
+    # a dev layer reads one test layer, which reads base: two deep, whatever N is
+    for path in layers:
+        head = sources[path].splitlines()[0]
+        target = "requirements/" + head.split()[1]
+        assert sources[target].splitlines()[0] == "-r base.in", (path, target)

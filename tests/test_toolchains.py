@@ -143,9 +143,10 @@ def test_locks_are_compiled_with_the_pip_tools_the_repository_pins(
         # The same code, so the same bytes; only the stamp (it names the tools) moved.
         after = repo.read("requirements.txt")
         assert before.rsplit("# pinsync-stamp", 1)[0] == after.rsplit("# pinsync-stamp", 1)[0]
-        assert (parse_lockfile(PurePosixPath("r"), before).stamp != parse_lockfile(
-            PurePosixPath("r"), after
-        ).stamp) is (pinned == RELABELLED)
+        assert (
+            parse_lockfile(PurePosixPath("r"), before).stamp
+            != parse_lockfile(PurePosixPath("r"), after).stamp
+        ) is (pinned == RELABELLED)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,11 @@ def test_locks_are_compiled_with_the_pip_tools_the_repository_pins(
         ({}, None),
         ({"a.txt": "flask==2.0\n"}, None),
         (
-            {"a.txt": "pip-tools==7.5.3\npip==25.0\n", "b.txt": "pip-tools==7.5.3\n", "c.txt": "pip-tools==7.6.0\n"},
+            {
+                "a.txt": "pip-tools==7.5.3\npip==25.0\n",
+                "b.txt": "pip-tools==7.5.3\n",
+                "c.txt": "pip-tools==7.6.0\n",
+            },
             RepoTools("7.5.3", "25.0", PurePosixPath("a.txt")),
         ),
         (

@@ -385,11 +385,14 @@ class Bench:
         shutil.copytree(tree, target, symlinks=True)
         return target
 
-    def pinsync(self, root: Path, *args: str) -> Run:
+    def pinsync(self, root: Path, *args: str, tools: Path | None = None) -> Run:
+        """Run pinsync; with `tools`, the pinsync of that `tools/` directory (another
+        checkout's, to compare with)."""
         argv = [sys.executable, "-m", "pinsync", *args, "--root", str(root)]
         if self.jobs and args[0] == "lock":
             argv += ["--jobs", str(self.jobs)]
-        return run_measured(argv, root, self.pinsync_env)
+        env = self.pinsync_env if tools is None else {**self.pinsync_env, "PYTHONPATH": str(tools)}
+        return run_measured(argv, root, env)
 
     def compile_steps(self, syn: Synthetic) -> list[list[str]]:
         return [
@@ -784,6 +787,192 @@ def warm_nox_check(bench: Bench, root: Path) -> Timing:
     return bench.repeated("nox -s check-lock (warm)", lambda: run_measured(argv, root, env))
 
 
+# --- scale: the same commands at N locks, for N in --scale --------------------------
+
+
+# The figures of one N, in the order the table shows them.
+SCALE_COLUMNS = (
+    "check",
+    "check --offline",
+    "no-op lock",
+    "one leaf changed",
+    "pip-compile-multi verify",
+)
+# Issue #24's targets: check within 2x of verify, a no-op lock within 1.3x of check,
+# and a check that fits in 64 MiB at the largest N.
+CHECK_OVER_VERIFY = 2.0
+NOOP_OVER_CHECK = 1.3
+PEAK_MIB = 64.0
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    files: int
+    pins_per_lock: float  # the mean: it must not grow with N, or N is not what grows
+    timings: tuple[Timing, ...]  # one per SCALE_COLUMNS entry that ran
+    pinsync: str = "this"  # whose pinsync: this checkout's, or the --against one
+
+    def of(self, label: str) -> Timing | None:
+        return next((t for t in self.timings if t.label == label), None)
+
+
+def scales(text: str) -> tuple[int, ...]:
+    """`30,300,1000` -> (30, 300, 1000)."""
+    try:
+        found = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected N[,N...]") from None
+    if not found or min(found) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: every N must be 2 or more")
+    return found
+
+
+def _pins_per_lock(root: Path, syn: Synthetic) -> float:
+    counts = [
+        len(parse_requirements(PurePosixPath(_txt(s)), (root / _txt(s)).read_text()).pins())
+        for s in syn.sources
+    ]
+    return round(statistics.mean(counts), 1)
+
+
+def run_scale(
+    bench: Bench,
+    files: int,
+    packages: int,
+    wheels: Path,
+    with_pcm: bool,
+    against: Path | None = None,
+) -> list[ScaleRow]:
+    """The everyday commands on one locked tree of `files` locks (hashes, every lock
+    stamped), each timed `repeat` times, the commands taking turns.
+
+    With `against` (another checkout's `tools/`), its pinsync runs every command too,
+    on the same trees, taking turns with this one: a second row for this N.
+    """
+    shape = Shape(files, packages, hashes=True)
+    syn = write_synthetic(shape, bench.work / f"scale-{files}", wheels)
+    locked = bench.copy(syn.root)
+    _expect(f"pinsync lock ({files} files)", bench.pinsync(locked, "lock"), 0)
+    extra = _new_requirement(locked / _txt(syn.leaf), package_names(packages))
+    before = _locks(locked, syn)
+
+    def leaf_changed(tools: Path | None) -> Run:
+        root = bench.copy(locked)
+        with (root / syn.leaf).open("a") as fh:
+            fh.write(f"{extra}\n")
+        run = bench.pinsync(root, "lock", tools=tools)
+        moved = sorted(k for k, v in _locks(root, syn).items() if v != before[k])
+        if run.returncode == 0 and moved != [_txt(syn.leaf)]:
+            raise BenchFailure(f"one leaf changed: lock rewrote {moved}")
+        shutil.rmtree(root)
+        return run
+
+    def commands(tools: Path | None) -> list[tuple[str, Callable[[], Run]]]:
+        return [
+            ("check", lambda: bench.pinsync(locked, "check", tools=tools)),
+            ("check --offline", lambda: bench.pinsync(locked, "check", "--offline", tools=tools)),
+            ("no-op lock", lambda: bench.pinsync(locked, "lock", tools=tools)),
+            ("one leaf changed", lambda: leaf_changed(tools)),
+        ]
+
+    sides: list[tuple[str, list[tuple[str, Callable[[], Run]]]]] = [("this", commands(None))]
+    if against is not None:
+        sides.append((str(against), commands(against)))
+    shared: list[tuple[str, Callable[[], Run]]] = []
+    if with_pcm:
+        pcm_tree = bench.copy(syn.root)
+        # The backtracking resolver: the legacy one gives up on the bigger trees.
+        _expect(f"pip-compile-multi ({files} files)", bench.pcm(pcm_tree, "--backtracking"), 0)
+        shared.append(("pip-compile-multi verify", lambda: bench.pcm(pcm_tree, "verify")))
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for _ in range(bench.repeat):
+        # Taking turns, command by command and side by side: a slow patch of a shared
+        # machine hits them all.
+        for i in range(len(sides[0][1])):
+            for side, contenders in sides:
+                label, make = contenders[i]
+                runs.setdefault((side, label), []).append(_expect(label, make(), 0))
+        for label, make in shared:
+            runs.setdefault(("", label), []).append(_expect(label, make(), 0))
+    rows = []
+    for side, contenders in sides:
+        noop = runs[(side, "no-op lock")][-1].output
+        if "wrote 0 files" not in noop:
+            raise BenchFailure(f"the no-op lock wrote something:\n{noop[-2000:]}")
+        timings = [Timing.of(label, runs[(side, label)]) for label, _ in contenders]
+        timings += [Timing.of(label, runs[("", label)]) for label, _ in shared]
+        rows.append(ScaleRow(files, _pins_per_lock(locked, syn), tuple(timings), side))
+    return rows
+
+
+def render_scale(rows: Sequence[ScaleRow]) -> str:
+    head = ["N", "pinsync", "pins/lock", *SCALE_COLUMNS, "check / verify", "no-op lock / check"]
+    head.append("peak RSS MiB (check, no-op lock)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [str(row.files), row.pinsync, f"{row.pins_per_lock:g}"]
+        cells += [_fmt(t) if (t := row.of(c)) else "not run" for c in SCALE_COLUMNS]
+        check, verify, noop = (
+            row.of("check"),
+            row.of("pip-compile-multi verify"),
+            row.of("no-op lock"),
+        )
+        if check and verify:
+            ratio = check.median / verify.median
+            met = "yes" if ratio <= CHECK_OVER_VERIFY else "NO"
+            cells.append(f"{ratio:.2f}x (≤ {CHECK_OVER_VERIFY:g}x: {met})")
+        else:
+            cells.append("-")
+        if check and noop:
+            ratio = noop.median / check.median
+            met = "yes" if ratio <= NOOP_OVER_CHECK else "NO"
+            cells.append(f"{ratio:.2f}x (≤ {NOOP_OVER_CHECK:g}x: {met})")
+        else:
+            cells.append("-")
+        peaks = [t.peak_mib for t in (check, noop) if t is not None]
+        cells.append(" / ".join(str(p) for p in peaks))
+        lines.append("| " + " | ".join(cells) + " |")
+    for largest in rows:
+        if largest.files != max(r.files for r in rows):
+            continue
+        check = largest.of("check")
+        if check is not None and check.peak_mib is not None:
+            met = "yes" if check.peak_mib <= PEAK_MIB else "NO"
+            lines.append(
+                f"\npeak RSS of check ({largest.pinsync}) at N={largest.files}: {check.peak_mib} MiB "
+                f"(≤ {PEAK_MIB:g} MiB: {met})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main_scale(args: argparse.Namespace, with_pcm: bool) -> int:
+    """`--scale N,N,...`: the scale table instead of the comparison table."""
+    rows: list[ScaleRow] = []
+    with _workdir(args.keep) as work:
+        bench = Bench(work, args.jobs, args.repeat)
+        wheels = build_wheelhouse(synthetic_dists(Shape(2, args.packages)), work / "wheels")
+        try:
+            for files in args.scale:
+                print(f"== {files} files, {args.packages} packages, hashes", flush=True)
+                rows += run_scale(bench, files, args.packages, wheels, with_pcm, args.against)
+        except BenchFailure as exc:
+            print(f"pinsync bench: error: {exc}", file=sys.stderr)
+            return 1
+    print()
+    print(f"machine: {machine()}")
+    sys.stdout.write(render_scale(rows))
+    data = {
+        "machine": machine(),
+        "packages": args.packages,
+        "repeat": args.repeat,
+        "scale": [asdict(r) for r in rows],
+    }
+    where = args.json or Path(tempfile.gettempdir()) / "pinsync-bench-scale.json"
+    where.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {where}")
+    return 0
+
+
 # --- reporting ------------------------------------------------------------------------
 
 
@@ -858,6 +1047,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tiny", action="store_true", help="4 files, 12 packages, 1 run: does it still work?"
     )
+    p.add_argument(
+        "--scale",
+        type=scales,
+        default=None,
+        metavar="N[,N...]",
+        help="instead: check, check --offline, a no-op lock, one leaf changed and "
+        "pip-compile-multi verify on trees of N locks each (e.g. 30,300,1000)",
+    )
+    p.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="TOOLS",
+        help="with --scale: also time the pinsync of another checkout's tools/ directory, "
+        "taking turns with this one on the same trees",
+    )
     p.add_argument("--no-pcm", action="store_true", help="skip pip-compile-multi")
     p.add_argument("--no-nox", action="store_true", help="skip the warm `nox -s check-lock` figure")
     p.add_argument("--no-uv", action="store_true", help="skip the uv locks against the uv loop")
@@ -894,10 +1099,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    variants = {"both": (True, False), "hashes": (True,), "no-hashes": (False,)}[args.variants]
     # pip byte-compiled pip-compile-multi when it installed it; do the same for pinsync,
     # which runs from source, so that neither side pays for compiling its modules.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(TOOLS / "pinsync")], check=True)
+    if args.scale:
+        if args.against is not None:
+            against = args.against.resolve()
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", str(against / "pinsync")], check=True
+            )
+            args.against = against
+        return main_scale(args, with_pcm)
+    variants = {"both": (True, False), "hashes": (True,), "no-hashes": (False,)}[args.variants]
     try:
         report, extra = _run(args, variants, with_pcm)
     except BenchFailure as exc:

@@ -14,6 +14,7 @@ import hashlib
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
@@ -65,7 +66,7 @@ class AlignGroup:
     outputs: tuple[PurePosixPath, ...]
     why: tuple[str, ...]
 
-    @property
+    @cached_property  # asked for by every member's compile, and by the scheduler
     def key(self) -> str:
         text = "\0".join(p.as_posix() for p in self.outputs)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -84,13 +85,23 @@ def layer_links(graph: Graph) -> list[Link]:
     Reading the other *lock* (`-c base.txt`, `-r base.txt`) needs no group: compiled
     after it, against its pins, the two agree by construction.
     """
+    order = graph.order()
+    # Which targets read each file as an input: each target then looks up only the
+    # few that share something with its closure, not every other target (N² at scale).
+    position = {t.output: i for i, t in enumerate(order)}
+    readers: dict[PurePosixPath, list[Target]] = {}
+    for other in order:
+        for path in dict.fromkeys(other.inputs):
+            readers.setdefault(path, []).append(other)
     links: list[Link] = []
-    for target in graph.order():
+    for target in order:
         reads = set(graph.closure[target.output])
-        for other in graph.order():
-            if other.output != target.output and reads & set(other.inputs):
-                shared = sorted(reads & set(other.inputs))[0]
-                links.append((f"{target.output} includes {shared}", (target.output, other.output)))
+        others = {
+            o.output: o for p in reads for o in readers.get(p, ()) if o.output != target.output
+        }
+        for other in sorted(others.values(), key=lambda o: position[o.output]):
+            shared = min(reads & set(other.inputs))
+            links.append((f"{target.output} includes {shared}", (target.output, other.output)))
     return links
 
 

@@ -20,7 +20,7 @@ from .repo import load_repo
 from .stage import InterruptedAfterCommit
 
 if TYPE_CHECKING:
-    from .envcheck import Place
+    from .environments import Place
     from .progress import InFlight
     from .recompile import Outcome
     from .repo import Repo

@@ -79,16 +79,36 @@ def _applies(entry: Entry, python: str) -> bool:
 # markers are compared only where both can hold (a pin for darwin says nothing of a
 # requirement for linux).
 _PLATFORMS: tuple[dict[str, str], ...] = (
-    {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-     "platform_machine": "x86_64"},
-    {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
-     "platform_machine": "aarch64"},
-    {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix",
-     "platform_machine": "arm64"},
-    {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix",
-     "platform_machine": "x86_64"},
-    {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt",
-     "platform_machine": "AMD64"},
+    {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    },
+    {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "aarch64",
+    },
+    {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "os_name": "posix",
+        "platform_machine": "arm64",
+    },
+    {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    },
+    {
+        "sys_platform": "win32",
+        "platform_system": "Windows",
+        "os_name": "nt",
+        "platform_machine": "AMD64",
+    },
 )
 
 
@@ -289,9 +309,8 @@ def check_sources(
         sources_named = [n[3:] for n in asks if n in inputs]
         requirers = [n for n in asks if n not in inputs]
         if requirers:
-            why = (
-                f"only for {', '.join(requirers)}, which {out} no longer needs"
-                + (f" (nor does {', '.join(sources_named)} ask for it)" if sources_named else "")
+            why = f"only for {', '.join(requirers)}, which {out} no longer needs" + (
+                f" (nor does {', '.join(sources_named)} ask for it)" if sources_named else ""
             )
         else:
             why = (

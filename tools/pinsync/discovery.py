@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import subprocess
 from collections.abc import Iterable, Iterator
@@ -113,8 +114,14 @@ def within(path: PurePosixPath, directory: PurePosixPath) -> bool:
 
 def resolves_inside(root: Path, full: Path) -> bool:
     """Whether `full`, symlinks followed, is `root` or lies under it."""
-    real, base = os.path.realpath(full), os.path.realpath(root)
+    real, base = os.path.realpath(full), _real_root(root)
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root(root: Path) -> str:
+    # Asked once per file read (thousands of times a run): the root is resolved once.
+    return os.path.realpath(root)
 
 
 def join(base: PurePosixPath, path: str) -> PurePosixPath:

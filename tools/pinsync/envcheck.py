@@ -5,7 +5,7 @@ later `--no-deps` install must not break a requirement the team wrote."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from .demands import (
     satisfies,
 )
 from .discovery import within
+from .environments import Place, Step
 from .errors import PinsyncError
 from .images import declared_contexts, installed_locks
 from .repo import Repo
@@ -92,17 +93,6 @@ def stage_name(df: Dockerfile, index: int) -> str:
     """`Dockerfile stage dev`: how findings and `--environments` name an image stage."""
     stage = df.stages[index]
     return f"{df.path} stage {stage.name or index}"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One lock installed into an environment: where, and how."""
-
-    lock: PurePosixPath
-    line: int
-    no_deps: bool
-    command: int  # the locks of one command are resolved together by pip
-    file: str | None = None  # where it is written, when not in the environment's file
 
 
 def judge_together(
@@ -347,15 +337,6 @@ def check_images(
 
 
 # --- the model, as `check --environments` shows it ----------------------------------
-
-
-@dataclass(frozen=True)
-class Place:
-    """One environment and the requirement files it installs, in order."""
-
-    name: str
-    file: str  # where it is defined
-    steps: tuple[Step, ...]
 
 
 def environment_model(repo: Repo) -> list[Place]:

@@ -55,6 +55,28 @@ class Environment:
     image: tuple[PurePosixPath, str | None] | None = None
 
 
+@dataclass(frozen=True)
+class Step:
+    """One requirement file installed into an environment, as a judge sees it:
+    `Install`s of every reader (and image stages) come down to these."""
+
+    lock: PurePosixPath
+    line: int
+    no_deps: bool
+    command: int  # the locks of one command are resolved together by pip
+    file: str | None = None  # where it is written, when not in the environment's file
+
+
+@dataclass(frozen=True)
+class Place:
+    """One environment and the requirement files it installs, in order, as
+    `check --environments` shows it."""
+
+    name: str
+    file: str  # where it is defined
+    steps: tuple[Step, ...]
+
+
 # The installs of each shell script of the repository, for the lines that run one.
 Scripts = Mapping[PurePosixPath, Sequence[Install]]
 

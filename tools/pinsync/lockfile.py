@@ -6,14 +6,17 @@ import hashlib
 import itertools
 import json
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from packaging.utils import NormalizedName
 
 from .graph import Target
+from .memo import Memo
 from .reqfile import Entry, ReqFile, parse_requirements
 
 STAMP_PREFIX = "# pinsync-stamp: "
@@ -169,6 +172,17 @@ class LockFile:
 
     def pins(self) -> dict[NormalizedName, Entry]:
         return self.body.pins()
+
+    # A parsed lock is shared (see parse_lockfile): what is read off its text is worked
+    # out once, however many times freshness, alignment and check ask.
+    @cached_property
+    def output_digest(self) -> str:
+        OUTPUT_DIGESTS[self.path] += 1
+        return output_digest(self.text)
+
+    @cached_property
+    def vias(self) -> dict[NormalizedName, tuple[str, ...]]:
+        return _via_annotations(self)
 
 
 PCM_SHA1 = "# SHA1:"
@@ -389,7 +403,7 @@ def stamp_state(lock: LockFile, inputs: Callable[[], str]) -> StampState:
     stamp = lock.stamp
     if stamp is None or not stamp.current:
         return "none"
-    if stamp.output != output_digest(lock.text):
+    if stamp.output != lock.output_digest:
         return "edited"
     if stamp.inputs != inputs():
         return "stale"
@@ -445,7 +459,18 @@ def strip_mirror(path: PurePosixPath, text: str, mirror: str | None) -> str:
     return "".join(lines)
 
 
+# Every lock parsed in this process, by path and text (see memo.py), and how many
+# times each lock's text was digested for its stamp.
+LOCKS: Memo[tuple[PurePosixPath, str], LockFile] = Memo()
+OUTPUT_DIGESTS: Counter[PurePosixPath] = Counter()
+
+
 def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
+    """The lock at `path` holding `text`, parsed once per process and shared."""
+    return LOCKS.get((path, text), path, lambda: _parse_lockfile(path, text))
+
+
+def _parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
     return LockFile(
         path, parse_header(text), parse_stamp(text), parse_requirements(path, text), text
     )
@@ -453,6 +478,12 @@ def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
 
 # 2: the pip version, the tool (uv) and the replayed invocation joined the digest.
 STAMP_VERSION = "2"
+
+
+# Each compile's inputs digest, by the target and the very parsed files it read:
+# freshness, alignment and the compile itself ask for it; it is worked out once.
+# The files are held beside the digest, so that their ids in the key stay theirs.
+DIGESTS: Memo[tuple[object, ...], tuple[str, tuple[ReqFile, ...]]] = Memo()
 
 
 def inputs_digest(
@@ -467,6 +498,23 @@ def inputs_digest(
     Only the parsed content counts, so re-wording a comment in a `.in` does not make
     its lock stale, while any requirement, include or option change does.
     """
+    files = tuple(closure)
+    table = json.dumps(pip_tools_table or {}, sort_keys=True, default=str)
+    key = (target, table, pip_tools_version, pip_version, tuple(id(f) for f in files))
+
+    def make() -> tuple[str, tuple[ReqFile, ...]]:
+        return _inputs_digest(target, files, table, pip_tools_version, pip_version), files
+
+    return DIGESTS.get(key, target.output, make)[0]
+
+
+def _inputs_digest(
+    target: Target,
+    closure: tuple[ReqFile, ...],
+    table: str,
+    pip_tools_version: str,
+    pip_version: str | None,
+) -> str:
     parts: list[object] = [
         STAMP_VERSION,
         pip_tools_version,
@@ -474,7 +522,7 @@ def inputs_digest(
         list(target.args),
         [p.as_posix() for p in target.inputs],
         target.custom_command,
-        json.dumps(pip_tools_table or {}, sort_keys=True, default=str),
+        table,
     ]
     # Only what a target sets joins the digest: a plain target hashes no placeholders.
     if target.tool != "pip-compile":
@@ -515,7 +563,14 @@ def pin_changes(
 
 
 def via_annotations(lock: LockFile) -> dict[NormalizedName, tuple[str, ...]]:
-    """`# via` annotations per pinned package, in either of pip-compile's layouts."""
+    """`# via` annotations per pinned package, in either of pip-compile's layouts.
+
+    Read off the text once per lock (discovery and check both ask); do not mutate.
+    """
+    return lock.vias
+
+
+def _via_annotations(lock: LockFile) -> dict[NormalizedName, tuple[str, ...]]:
     out: dict[NormalizedName, list[str]] = {}
     current: NormalizedName | None = None
     lines = lock.text.splitlines()

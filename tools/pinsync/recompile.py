@@ -443,8 +443,7 @@ def _kept(
         return False  # the stage holds an edited copy (bump): judge what is there now
     installed = installed_pins(repo, old_lock)
     return not any(
-        f.severity == "error"
-        for f in check_sources(target, old_lock, repo.sources, installed)
+        f.severity == "error" for f in check_sources(target, old_lock, repo.sources, installed)
     )
 
 
@@ -533,9 +532,7 @@ def _pcm_fresh(stage: Stage, repo: Repo, target: Target) -> tuple[bool, str]:
     if lock is not None:
         installed = installed_pins(repo, lock)
         broken = [
-            f
-            for f in check_sources(target, lock, repo.sources, installed)
-            if f.severity == "error"
+            f for f in check_sources(target, lock, repo.sources, installed) if f.severity == "error"
         ]
         if broken:
             return False, f"{len(broken)} pin(s) break its sources, as check reports"
@@ -556,7 +553,9 @@ def _run_multi(
     before = {t.output: stage.read(t.output) for t in targets}
     start = time.perf_counter()
     try:
-        run_multi(stage, targets, request.upgrade, request.upgrade_packages, repo.config.compile_timeout)
+        run_multi(
+            stage, targets, request.upgrade, request.upgrade_packages, repo.config.compile_timeout
+        )
     except BaseException:
         for out, text in before.items():
             stage.put_back(out, text)
@@ -684,15 +683,15 @@ def compile_targets(
         running: dict[Future[Outcome], PurePosixPath] = {}
         try:
             while waiting or running:
-                for target in order:
-                    deps = waiting.get(target.output)
-                    if deps is not None and deps <= results.keys():
+                # Only what still waits, in compile order (as `waiting` was filled): a
+                # pass over every target after each compile was N² at a thousand locks.
+                for output, deps in list(waiting.items()):
+                    target = repo.graph.targets[output]
+                    if deps <= results.keys():
                         del waiting[target.output]
                         if any(results[d].status in ("failed", "skipped") for d in deps):
                             why = "not compiled: it reads an output that could not be compiled"
-                            results[target.output] = Outcome(
-                                target.output, "skipped", 0, 0.0, why
-                            )
+                            results[target.output] = Outcome(target.output, "skipped", 0, 0.0, why)
                             continue
                         future = pool.submit(task, target)
                         running[future] = target.output

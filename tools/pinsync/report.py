@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # at run time the offline check must not pay for the stage's imports
-    from .envcheck import Place
+    from .environments import Place
     from .stage import Change
 
 Severity = Literal["error", "warning", "info"]

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
-from typing import Literal
+from sys import intern
+from typing import Literal, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import Specifier, SpecifierSet
@@ -19,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .discovery import join
 from .errors import ParseError
+from .memo import Memo
 
 IncludeKind = Literal["-r", "-c"]
 
@@ -119,8 +121,12 @@ class ReqFile:
         return {e.name: e for e in self.entries if e.name is not None}
 
 
-@dataclass(frozen=True)
-class LogicalLine:
+class LogicalLine(NamedTuple):
+    """One line as pip reads it (continuations joined), and the comment cut off it.
+
+    A tuple, not a dataclass: a lock of a big repository has tens of thousands of
+    lines, and a frozen dataclass costs four times as much to build."""
+
     line: int
     end_line: int
     text: str
@@ -130,33 +136,41 @@ class LogicalLine:
 def logical_lines(text: str) -> Iterator[LogicalLine]:
     """Join `\\` continuations and split off comments, keeping physical line numbers."""
     physical = text.splitlines()
-    count = len(physical)
     i = 0  # the next physical line to read
-    while i < count:
-        start = i
+    while i < len(physical):
+        ll, i = _logical_line(physical, i)
+        yield ll
+
+
+def _logical_line(physical: list[str], i: int) -> tuple[LogicalLine, int]:
+    """The logical line that starts at physical line `i`, and the index after it."""
+    start = i
+    raw = physical[i]
+    i += 1
+    if "#" not in raw and not raw.endswith("\\"):  # most lines: nothing to join or cut
+        return LogicalLine(i, i, raw.strip(), ""), i
+    if raw.lstrip(" \t").startswith("#"):
+        # A line that is all comment: half of a lock is `# via` notes, and a `#`
+        # after blanks only ends the line (no continuation), whatever follows it.
+        return LogicalLine(i, i, "", raw[raw.index("#") + 1 :].strip()), i
+    parts: list[str] = []
+    comment = ""
+    while True:
+        code, sep, note = _split_comment(raw) if "#" in raw else (raw, False, "")
+        if sep:
+            comment = note
+            parts.append(code)
+            # pip drops the rest of a line after `#`, continuation included.
+            break
+        if not code.endswith("\\"):
+            parts.append(code)
+            break
+        parts.append(code[:-1])
+        if i == len(physical):
+            break
         raw = physical[i]
         i += 1
-        if "#" not in raw and not raw.endswith("\\"):  # most lines: nothing to join or cut
-            yield LogicalLine(i, i, raw.strip(), "")
-            continue
-        parts: list[str] = []
-        comment = ""
-        while True:
-            code, sep, note = _split_comment(raw) if "#" in raw else (raw, False, "")
-            if sep:
-                comment = note
-                parts.append(code)
-                # pip drops the rest of a line after `#`, continuation included.
-                break
-            if not code.endswith("\\"):
-                parts.append(code)
-                break
-            parts.append(code[:-1])
-            if i == count:
-                break
-            raw = physical[i]
-            i += 1
-        yield LogicalLine(start + 1, i, " ".join([p.strip() for p in parts]).strip(), comment)
+    return LogicalLine(start + 1, i, " ".join([p.strip() for p in parts]).strip(), comment), i
 
 
 def _split_comment(raw: str) -> tuple[str, bool, str]:
@@ -169,19 +183,46 @@ def _split_comment(raw: str) -> tuple[str, bool, str]:
     return raw, False, ""
 
 
+# Every parse of this process, by path and text: discovery, stamps, freshness,
+# alignment, compile and check share one parse of each file (see memo.py).
+# The strings a parse keeps (a pin's line, its hashes, `# via` notes) are interned:
+# the locks of one repository repeat the same few hundred of them thousands of
+# times, and a thousand locks held them all once per lock (a third of a check's RSS).
+PARSED: Memo[tuple[PurePosixPath, str], ReqFile] = Memo()
+
+
 def parse_requirements(path: PurePosixPath, text: str) -> ReqFile:
-    """Parse the text of the requirement file at `path` (relative to the root)."""
+    """Parse the text of the requirement file at `path` (relative to the root).
+
+    The result is shared by everyone who parses the same text at the same path, so
+    it must not be changed (it is frozen, and its pins() says so).
+    """
+    return PARSED.get((path, text), path, lambda: _parse_text(path, text))
+
+
+def _parse_text(path: PurePosixPath, text: str) -> ReqFile:
     entries: list[Entry] = []
     includes: list[Include] = []
     options: list[OptionLine] = []
     comments: list[tuple[int, str]] = []
-    for ll in logical_lines(text):
+    physical = text.splitlines()
+    i = 0
+    while i < len(physical):
+        raw = physical[i]
+        if "#" in raw and raw.lstrip(" \t").startswith("#"):
+            # All comment (the `# via` half of a lock): no logical line to build.
+            i += 1
+            comment = raw[raw.index("#") + 1 :].strip()
+            if comment:
+                comments.append((i, intern(comment)))
+            continue
+        ll, i = _logical_line(physical, i)
         if not ll.text:
             if ll.comment:
-                comments.append((ll.line, ll.comment))
+                comments.append((ll.line, intern(ll.comment)))
             continue
         if ll.comment:
-            comments.append((ll.line, ll.comment))
+            comments.append((ll.line, intern(ll.comment)))
         if ll.text.startswith("-"):
             flag, value = _split_flag(ll.text)
             if flag in _INCLUDE_FLAGS:
@@ -247,7 +288,7 @@ def _split_requirement_options(path: PurePosixPath, ll: LogicalLine) -> tuple[st
         if name == "--hash":
             if ":" not in value:
                 raise ParseError(path, ll.line, ll.text, "a hash must look like sha256:<hex>")
-            hashes.append(value)
+            hashes.append(intern(value))
     return head, tuple(hashes)
 
 
@@ -291,7 +332,7 @@ def _parse_entry(path: PurePosixPath, ll: LogicalLine) -> Entry:
             return replace(entry, hashes=hashes)
         reason = str(exc).splitlines()[0] if str(exc) else "not a valid requirement"
         raise ParseError(path, ll.line, ll.text, f"invalid requirement ({reason})") from None
-    return _entry(req, ll.text, ll.line, ll.end_line, hashes)
+    return _entry(req, intern(ll.text), ll.line, ll.end_line, hashes)
 
 
 def requirement_entry(requirement: str, line: int, text: str | None = None) -> Entry:
@@ -300,9 +341,7 @@ def requirement_entry(requirement: str, line: int, text: str | None = None) -> E
     return _entry(_parse_requirement(requirement), text or requirement, line, line, ())
 
 
-def _entry(
-    req: _Parsed, text: str, line: int, end_line: int, hashes: tuple[str, ...]
-) -> Entry:
+def _entry(req: _Parsed, text: str, line: int, end_line: int, hashes: tuple[str, ...]) -> Entry:
     return Entry(
         name=req.name,
         raw_name=req.raw_name,

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,28 +37,49 @@ class Change:
 
 
 class Stage:
+    """The stage is built when something first needs it on disk (a compile, a write).
+
+    A run whose locks are all fresh only reads them, and the files of the stage
+    would be the repository's own: at a thousand locks, copying and linking them
+    was most of a no-op `lock`. Until then, reads go to the repository.
+    """
+
     def __init__(self, root: Path, writable: Iterable[PurePosixPath]) -> None:
         self.root = root
         self.writable = frozenset(writable)
-        self.path = Path(tempfile.mkdtemp(prefix="pinsync-stage-"))
+        self._path: Path | None = None
+        # Compiles run in threads: the first to need the stage builds it, once.
+        self._building = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            with self._building:
+                if self._path is None:
+                    self._path = self._make()
+        return self._path
+
+    def _make(self) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="pinsync-stage-"))
         try:
-            self._build()
+            self._build(path)
         except OSError as exc:
-            self.close()
+            shutil.rmtree(path, ignore_errors=True)
             raise PinsyncError(
-                f"cannot prepare the stage ({self._name(exc.filename)}{exc.strerror}); "
+                f"cannot prepare the stage ({self._name(exc.filename, path)}{exc.strerror}); "
                 "no file was changed"
             ) from None
         except BaseException:
-            self.close()
+            shutil.rmtree(path, ignore_errors=True)
             raise
+        return path
 
-    def _build(self) -> None:
+    def _build(self, path: Path) -> None:
         dirs = {PurePosixPath(".")}
         for rel in self.writable:
             dirs.update(rel.parents)
         for d in sorted(dirs, key=lambda p: len(p.parts)):
-            real, staged = self.root / d, self.path / d
+            real, staged = self.root / d, path / d
             staged.mkdir(parents=True, exist_ok=True)
             if not real.is_dir():
                 continue
@@ -74,15 +96,20 @@ class Stage:
                 else:
                     os.symlink(entry.path, staged / entry.name)
 
-    def _name(self, filename: object) -> str:
+    def _name(self, filename: object, path: Path) -> str:
         """`filename` as a path in the repository, or nothing: no other path is quoted."""
-        for base in (self.root, self.path):
+        for base in (self.root, path):
             if isinstance(filename, str) and filename.startswith(f"{base}{os.sep}"):
                 return f"{PurePosixPath(filename[len(str(base)) + 1 :])}: "
         return ""
 
     def read(self, rel: PurePosixPath) -> str | None:
-        path = self.path / rel
+        # Unbuilt, the stage holds exactly the repository's files (copies or links);
+        # a directory where a lock belongs is what building it reports.
+        base = self._path
+        if base is None and not (self.root / rel).is_dir():
+            base = self.root
+        path = (base or self.path) / rel
         if not path.exists():
             return None
         with open(path, encoding="utf-8", newline="") as fh:
@@ -119,6 +146,8 @@ class Stage:
             fh.write(text)
 
     def changes(self) -> tuple[Change, ...]:
+        if self._path is None:
+            return ()  # never built: nothing was written
         out = []
         for rel in sorted(self.writable):
             staged = self.path / rel
@@ -132,7 +161,8 @@ class Stage:
         return tuple(out)
 
     def close(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
 
     def __enter__(self) -> Stage:
         return self
