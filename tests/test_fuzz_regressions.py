@@ -1,0 +1,175 @@
+"""Counterexamples found by `nox -s fuzz` (tools/fuzz.py), each kept as a plain test.
+
+A test here is the smallest input the fuzzer shrank to, beside its fix. When the fix
+belongs in a file of another owner, the test is marked xfail(strict=True) with the
+reason: it starts passing, and so failing as XPASS, the day the fix lands, and is
+then unmarked. The property tests tolerate exactly these known failures (see
+KNOWN_OPEN in tests/test_parsers_on_any_text.py), so that a long run keeps looking
+for new ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from bench.wheelhouse import Dist, build_wheelhouse
+from conftest import TOOLS, Repo, compile_held
+from pinsync.commands import nox_commands
+from pinsync.environments import nox_sessions, script_installs
+from pinsync.errors import PinsyncError
+
+# Python's own parser gives up on these with MemoryError ("too complex") or
+# RecursionError, not SyntaxError: a noxfile.py pinsync cannot read.
+TOO_DEEP_FOR_AST = {
+    "continuations": "x \\\n" * 1500,
+    "long-sum": "x" + "+x" * 100_000,
+    "long-unary": "-" * 1_000_000 + "x",
+}
+_AST_REASON = (
+    "nox_sessions (environments.py) and nox_commands (commands.py) catch only "
+    "SyntaxError/ValueError around ast.parse; MemoryError and RecursionError escape "
+    "as a traceback. Fix: catch (SyntaxError, ValueError, MemoryError, RecursionError)."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_AST_REASON)
+@pytest.mark.parametrize("text", TOO_DEEP_FOR_AST.values(), ids=TOO_DEEP_FOR_AST)
+def test_a_noxfile_too_deep_for_pythons_parser_has_no_sessions(text: str) -> None:
+    try:
+        assert nox_sessions(PurePosixPath("noxfile.py"), text, {}) == []
+    except PinsyncError as exc:
+        assert str(exc).startswith("noxfile.py")
+
+
+@pytest.mark.xfail(strict=True, reason=_AST_REASON)
+@pytest.mark.parametrize("text", TOO_DEEP_FOR_AST.values(), ids=TOO_DEEP_FOR_AST)
+def test_a_noxfile_too_deep_for_pythons_parser_has_no_compile_commands(text: str) -> None:
+    try:
+        assert nox_commands(PurePosixPath("noxfile.py"), text) == []
+    except PinsyncError as exc:
+        assert str(exc).startswith("noxfile.py")
+
+
+_MOVED_REASON = (
+    "recompile.py writes the --find-links that pip makes absolute for a `-c` lock as "
+    "the repository's absolute path, and lockcheck.py compares index options byte for "
+    "byte, so `check --full` in another checkout (CI) fails while `lock` says fresh. "
+    "Fix: compare `--find-links` values ending in `/<dir inside the root>` by that "
+    "ending, as recompile._explained already does for a lock's own index lines."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_MOVED_REASON)
+def test_a_lock_that_constrains_with_a_lock_checks_in_another_checkout(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
+) -> None:
+    repo = make_repo({"base.in": "flask\n", "app.in": "-c base.txt\nflask\nrequests\n"})
+    repo.pinsync("lock")
+    assert f"--find-links {repo.path}/wheels" in repo.read("app.txt")
+    clone = Repo(tmp_path / "elsewhere")
+    shutil.copytree(repo.path, clone.path)
+    assert "2 fresh" in clone.pinsync("lock").stdout  # lock sees nothing to do there
+    clone.pinsync("check", "--full")  # raises on exit 1: "index options differ"
+
+
+_TERM_REASON = (
+    "an interrupt stops running compiles with SIGTERM (compiler.stop_compiles, "
+    "workers.stop), which kills pip-compile before pip removes its temporary "
+    "directories (pip-build-tracker-*, pip-resolve-*, pip-ephem-wheel-cache-*) from "
+    "TMPDIR. Fix: run each compile with TMPDIR in the stage (removed with it), or stop "
+    "compiles with SIGINT and a grace period before SIGTERM."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_TERM_REASON)
+def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
+) -> None:
+    repo = make_repo({"requirements.in": "mlflow\nrequests\nzope.sqlalchemy\n"})
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith("pip-") for p in tmpdir.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "no compile started"
+    with compile_held(proc.pid):  # pip has made its temporaries, and is held there
+        os.kill(proc.pid, signal.SIGTERM)  # CI cancelling the job
+        time.sleep(0.5)  # pinsync stops its compiles while this one is still held
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pip-")] == []
+
+
+_SHLEX_REASON = (
+    "environments.installs_in splits every shell line with shlex.split, which builds "
+    "each word one character at a time (token = token + char on an attribute): "
+    "quadratic in the word's length. A 300 kB word (a base64 blob in a CI script) takes "
+    "seconds, 1 MB about 20 s, in every check. Fix: skip lines that name no pip, "
+    "install or script (a substring test) before splitting, or split with shell.Lexer."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_SHLEX_REASON)
+def test_a_script_with_a_huge_word_is_read_in_linear_time() -> None:
+    text = "echo " + "y" * 300_000 + "\npip install -r a.txt\n"
+    started = time.perf_counter()
+    installs = script_installs(PurePosixPath("ci.sh"), text)
+    assert time.perf_counter() - started < 0.5  # linear: ~0.01 s
+    assert [i.path for i in installs] == [PurePosixPath("a.txt")]
+
+
+_FIND_LINKS_REASON = (
+    "a `--find-links DIR` option line of an .in is passed to pip-compile unchecked "
+    "(recompile._explained counts it as the repository's own setting, so "
+    "indexes.lock_indexes never asks _local_inside), and pip reads DIR relative to the "
+    "stage: `../DIR` is then $TMPDIR/DIR, outside the root, and the lock keeps the line. "
+    "Fix (repo.py, beside the `-r`/`-c` root check of _parse_closure): refuse a local "
+    "--find-links/--index-url/--extra-index-url of a source that leaves the root, in "
+    "one line, as a lock's own index lines are refused."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_FIND_LINKS_REASON)
+def test_a_find_links_out_of_the_root_in_a_source_is_refused(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
+) -> None:
+    # Today the compile finds `omega`, which only $TMPDIR/outside has, and locks it.
+    tmp = tmp_path / "tmp"
+    build_wheelhouse([Dist("omega", "1.0")], tmp / "outside")
+    repo = make_repo({"requirements.in": "--find-links ../outside\nflask\nomega\n"})
+    before = repo.snapshot()
+    run = repo.pinsync("lock", env={"TMPDIR": str(tmp)}, check=False)
+    assert run.returncode == 2, run.stdout
+    assert "outside the repository root" in run.stderr and run.stderr.count("\n") == 1
+    assert repo.snapshot() == before
+
+
+_IMPORT_REASON = (
+    "Ctrl-C in the first ~0.1 s of a run lands while `python -m pinsync` imports its "
+    "modules, before cli.main catches KeyboardInterrupt: a traceback, not the one "
+    "line. Fix (__main__.py): catch KeyboardInterrupt around `from .cli import main`, "
+    "print `pinsync: interrupted; no file was changed` and exit 130."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_IMPORT_REASON)
+def test_ctrl_c_while_pinsync_starts_is_one_line(
+    make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
+) -> None:
+    repo = make_repo({"requirements.in": "flask\n"})
+    # A `packaging` ahead of the real one that receives Ctrl-C as it is imported.
+    shadow = tmp_path / "shadow" / "packaging"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
+    )
+    pythonpath = f"{shadow.parent}{os.pathsep}{TOOLS}"
+    run = repo.pinsync("lock", env={"PYTHONPATH": pythonpath}, check=False)
+    assert (run.returncode, run.stderr) == (130, "pinsync: interrupted; no file was changed\n")
