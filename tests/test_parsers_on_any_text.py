@@ -240,12 +240,7 @@ def noisy_bytes(draw: st.DrawFn) -> bytes:
 # Failures found by the fuzzer whose fix belongs to another file's owner: each has an
 # xfail(strict=True) test in tests/test_fuzz_regressions.py. Tolerated here so that a
 # long run goes on looking for new ones; remove an entry with its fix.
-KNOWN_OPEN: dict[str, tuple[type[BaseException], ...]] = {
-    # test_a_noxfile_too_deep_for_pythons_parser_has_no_sessions
-    "nox-sessions": (MemoryError, RecursionError),
-    # test_a_noxfile_too_deep_for_pythons_parser_has_no_compile_commands
-    "commands-nox": (MemoryError, RecursionError),
-}
+KNOWN_OPEN: dict[str, tuple[type[BaseException], ...]] = {}
 
 
 def read(name: str, text: str) -> None:

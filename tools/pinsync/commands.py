@@ -115,7 +115,8 @@ def nox_commands(path: PurePosixPath, text: str) -> list[CompileCommand]:
 
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        # Nesting too deep for Python's own parser: Python could not run it either.
         return []
     found = []
     for node in ast.walk(tree):

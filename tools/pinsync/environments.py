@@ -91,6 +91,10 @@ def installs_in(
 ) -> list[Install]:
     """The requirement files one shell line installs, commands numbered from `first`;
     a line that runs a script of the repository installs what that script installs."""
+    if len(text) > _LONGEST_LINE:
+        # shlex builds each word a character at a time, quadratic in its length; a
+        # line this long is generated data (a base64 blob), not someone's install.
+        return []
     try:
         words = shlex.split(text, comments=True)
     except ValueError:
@@ -229,6 +233,9 @@ def _requirement_files(
         names = tuple(e.strip() for e in extras.strip("[]").split(",") if e.strip())
         yield Install(file, number, join(cwd, directory), no_deps, command, names)
 
+
+# Longer shell lines are not read for installs (see installs_in).
+_LONGEST_LINE: Final = 16 * 1024
 
 # A project directory pip installs (`.`, `./svc[dev,test]`): a path, not a name on an
 # index (those have no `.` or `/` in front), and no URL.
@@ -516,7 +523,8 @@ def nox_sessions(
     `-r FILE` arguments written as string literals, relative to the noxfile."""
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        # Nesting too deep for Python's own parser: Python could not run it either.
         return []
     envs = []
     for node in tree.body:

@@ -381,6 +381,21 @@ def lock_indexes(
     return LockIndexes(tuple(dict.fromkeys(carried)))
 
 
+def refuse_sources_outside(
+    root: Path, path: PurePosixPath, options: Iterable[tuple[str, str | None, int]]
+) -> None:
+    """A source's own `--find-links ../wheels` is read by pip relative to the source's
+    directory: outside the root, it would bring what lies there into a lock."""
+    for name, value, line in options:
+        if name == "--trusted-host" or name not in LOCK_INDEX_VARIABLES or not value:
+            continue
+        if not _local_inside(value, root, path.parent):
+            raise GraphError(
+                f"{path}:{line}: {name} {masked(value)}: outside the repository root; "
+                "pinsync reads nothing there"
+            )
+
+
 def _local_inside(value: str, root: Path, run_dir: PurePosixPath) -> bool:
     """Whether `value` is a remote URL, or a local path or file: URL inside `root`."""
     if "://" in value:

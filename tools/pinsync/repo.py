@@ -785,6 +785,12 @@ def _parse_closure(
         if not inside(root, path).is_file():
             continue
         closure[path] = _parse(root, path, parsed)
+        if closure[path].options:
+            from .indexes import refuse_sources_outside
+
+            refuse_sources_outside(
+                root, path, ((o.name, o.value, o.line) for o in closure[path].options)
+            )
         for inc in closure[path].includes:
             target = inc.target
             if leaves_root(target):
