@@ -64,7 +64,6 @@ _MOVED_REASON = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=_MOVED_REASON)
 def test_a_lock_that_constrains_with_a_lock_checks_in_another_checkout(
     make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
 ) -> None:
@@ -86,7 +85,6 @@ _TERM_REASON = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=_TERM_REASON)
 def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
     make_repo: Callable[[Mapping[str, str]], Repo], tmp_path: Path
 ) -> None:

@@ -192,13 +192,24 @@ DEFAULT_TIMEOUT = 1800.0
 
 
 def stop_compiles() -> None:
-    """Terminate every running compile and what it started (builds of sdists)."""
+    """Stop every running compile and what it started (builds of sdists): SIGINT, so
+    that pip removes its temporary directories as on Ctrl-C, then SIGTERM for what is
+    still running after a grace period (workers.GRACE)."""
+    from .workers import GRACE
+
     with _RUNNING_LOCK:
         running = list(_RUNNING)
     for proc in running:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGINT)
     stop_warm()
+    deadline = time.monotonic() + GRACE
+    for proc in running:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
 
 
 def run_compile(

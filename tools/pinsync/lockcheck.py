@@ -4,8 +4,9 @@ fresh compile in a stage where no stamp vouches for it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import PurePosixPath
+import contextlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 
 from packaging.utils import NormalizedName
 
@@ -219,8 +220,26 @@ def _fingerprint(entry: Entry) -> tuple[object, ...]:
     return (entry.pinned_version, entry.url, frozenset(entry.hashes), entry.marker, entry.extras)
 
 
+def _moved(
+    name: str, value: str | None, root: Path | None, endings: Collection[str] = ()
+) -> str | None:
+    """A `--find-links` that pip made absolute (a `-c base.txt` whose own relative
+    `--find-links wheels` it read), as a path in the repository: the lock was written
+    in another checkout (a developer's, CI's) than the one checked here."""
+    if name != "--find-links" or not value or not value.startswith("/"):
+        return value
+    if root is not None:
+        with contextlib.suppress(ValueError):
+            return Path(value).relative_to(root.resolve()).as_posix()
+    return next((e for e in endings if value.endswith(f"/{e}")), value)
+
+
 def compare_locks(
-    path: PurePosixPath, old: LockFile, new: LockFile, allow_unsafe: bool = True
+    path: PurePosixPath,
+    old: LockFile,
+    new: LockFile,
+    allow_unsafe: bool = True,
+    root: Path | None = None,
 ) -> Iterator[Finding]:
     """What pip would install differently from `old` and from a fresh compile `new`."""
     out = path.as_posix()
@@ -277,8 +296,9 @@ def compare_locks(
             "error",
             f"{name}: {out} differs from a fresh compile ({what}); run `{FIX_LOCK}`",
         )
-    opts_old = sorted((o.name, o.value) for o in old.body.options)
-    opts_new = sorted((o.name, o.value) for o in new.body.options)
+    opts_new = sorted((o.name, _moved(o.name, o.value, root)) for o in new.body.options)
+    endings = {v for n, v in opts_new if n == "--find-links" and v and not v.startswith("/")}
+    opts_old = sorted((o.name, _moved(o.name, o.value, root, endings)) for o in old.body.options)
     if opts_old != opts_new:
         yield Finding(
             out,
@@ -334,7 +354,7 @@ def reresolve(
             unsafe = "--allow-unsafe" in target.args or bool(
                 repo.config.pip_tools and repo.config.pip_tools.get("allow-unsafe")
             )
-            diffs = list(compare_locks(target.output, old, new, unsafe))
+            diffs = list(compare_locks(target.output, old, new, unsafe, repo.root))
             findings.extend(diffs)
             if not diffs and strip_stamp(old.text) != strip_stamp(fresh):
                 findings.append(

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,12 +253,25 @@ def _kill(pid: int, signum: int) -> None:
             kill(pid, signum)
 
 
+# How long a stopped compile has to clean up after itself before it is killed.
+GRACE = 3.0
+
+
 def stop() -> None:
-    """Stop every warm compile running now (an interrupt)."""
+    """Stop every warm compile running now (an interrupt).
+
+    SIGINT first: pip unwinds as on Ctrl-C and removes its temporary directories
+    (pip-build-tracker-*, pip-resolve-*), which SIGTERM would leave in TMPDIR. What
+    has not ended within GRACE seconds is terminated.
+    """
     with _CHILDREN_LOCK:
         running = list(_CHILDREN)
     for pid in running:
-        _kill(pid, signal.SIGTERM)
+        _kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + GRACE
+    for pid in running:
+        if not _wait(pid, max(0.0, deadline - time.monotonic())):
+            _kill(pid, signal.SIGTERM)
 
 
 def close_all() -> None:
