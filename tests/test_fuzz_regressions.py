@@ -1,11 +1,10 @@
 """Counterexamples found by `nox -s fuzz` (tools/fuzz.py), each kept as a plain test.
 
-A test here is the smallest input the fuzzer shrank to, beside its fix. When the fix
-belongs in a file of another owner, the test is marked xfail(strict=True) with the
-reason: it starts passing, and so failing as XPASS, the day the fix lands, and is
-then unmarked. The property tests tolerate exactly these known failures (see
-KNOWN_OPEN in tests/test_parsers_on_any_text.py), so that a long run keeps looking
-for new ones.
+A test here is the smallest input the fuzzer shrank to, and each sits above a
+comment that says what was wrong. A counterexample whose fix has not landed yet is
+marked xfail(strict=True) with its reason, and the property tests tolerate exactly
+it (KNOWN_OPEN in tests/test_parsers_on_any_text.py), so that a long run keeps
+looking for new ones; today there is none.
 """
 
 from __future__ import annotations
@@ -32,11 +31,9 @@ TOO_DEEP_FOR_AST = {
     "long-sum": "x" + "+x" * 100_000,
     "long-unary": "-" * 1_000_000 + "x",
 }
-_AST_REASON = (
-    "nox_sessions (environments.py) and nox_commands (commands.py) catch only "
-    "SyntaxError/ValueError around ast.parse; MemoryError and RecursionError escape "
-    "as a traceback. Fix: catch (SyntaxError, ValueError, MemoryError, RecursionError)."
-)
+# Fixed: nox_sessions (environments.py) and nox_commands (commands.py) catch only
+# SyntaxError/ValueError around ast.parse; MemoryError and RecursionError escape as a
+# traceback. Fix: catch (SyntaxError, ValueError, MemoryError, RecursionError).
 
 
 @pytest.mark.parametrize("text", TOO_DEEP_FOR_AST.values(), ids=TOO_DEEP_FOR_AST)
@@ -55,13 +52,11 @@ def test_a_noxfile_too_deep_for_pythons_parser_has_no_compile_commands(text: str
         assert str(exc).startswith("noxfile.py")
 
 
-_MOVED_REASON = (
-    "recompile.py writes the --find-links that pip makes absolute for a `-c` lock as "
-    "the repository's absolute path, and lockcheck.py compares index options byte for "
-    "byte, so `check --full` in another checkout (CI) fails while `lock` says fresh. "
-    "Fix: compare `--find-links` values ending in `/<dir inside the root>` by that "
-    "ending, as recompile._explained already does for a lock's own index lines."
-)
+# Fixed: recompile.py writes the --find-links that pip makes absolute for a `-c` lock as
+# the repository's absolute path, and lockcheck.py compares index options byte for byte,
+# so `check --full` in another checkout (CI) fails while `lock` says fresh. Fix: compare
+# `--find-links` values ending in `/<dir inside the root>` by that ending, as
+# recompile._explained already does for a lock's own index lines.
 
 
 def test_a_lock_that_constrains_with_a_lock_checks_in_another_checkout(
@@ -76,13 +71,11 @@ def test_a_lock_that_constrains_with_a_lock_checks_in_another_checkout(
     clone.pinsync("check", "--full")  # raises on exit 1: "index options differ"
 
 
-_TERM_REASON = (
-    "an interrupt stops running compiles with SIGTERM (compiler.stop_compiles, "
-    "workers.stop), which kills pip-compile before pip removes its temporary "
-    "directories (pip-build-tracker-*, pip-resolve-*, pip-ephem-wheel-cache-*) from "
-    "TMPDIR. Fix: run each compile with TMPDIR in the stage (removed with it), or stop "
-    "compiles with SIGINT and a grace period before SIGTERM."
-)
+# Fixed: an interrupt stops running compiles with SIGTERM (compiler.stop_compiles,
+# workers.stop), which kills pip-compile before pip removes its temporary directories
+# (pip-build-tracker-*, pip-resolve-*, pip-ephem-wheel-cache-*) from TMPDIR. Fix: run
+# each compile with TMPDIR in the stage (removed with it), or stop compiles with SIGINT
+# and a grace period before SIGTERM.
 
 
 def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
@@ -103,13 +96,11 @@ def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pip-")] == []
 
 
-_SHLEX_REASON = (
-    "environments.installs_in splits every shell line with shlex.split, which builds "
-    "each word one character at a time (token = token + char on an attribute): "
-    "quadratic in the word's length. A 300 kB word (a base64 blob in a CI script) takes "
-    "seconds, 1 MB about 20 s, in every check. Fix: skip lines that name no pip, "
-    "install or script (a substring test) before splitting, or split with shell.Lexer."
-)
+# Fixed: environments.installs_in splits every shell line with shlex.split, which builds
+# each word one character at a time (token = token + char on an attribute): quadratic in
+# the word's length. A 300 kB word (a base64 blob in a CI script) takes seconds, 1 MB
+# about 20 s, in every check. Fix: skip lines that name no pip, install or script (a
+# substring test) before splitting, or split with shell.Lexer.
 
 
 def test_a_script_with_a_huge_word_is_not_split() -> None:
@@ -119,15 +110,13 @@ def test_a_script_with_a_huge_word_is_not_split() -> None:
     assert [i.path for i in installs] == [PurePosixPath("a.txt")]
 
 
-_FIND_LINKS_REASON = (
-    "a `--find-links DIR` option line of an .in is passed to pip-compile unchecked "
-    "(recompile._explained counts it as the repository's own setting, so "
-    "indexes.lock_indexes never asks _local_inside), and pip reads DIR relative to the "
-    "stage: `../DIR` is then $TMPDIR/DIR, outside the root, and the lock keeps the line. "
-    "Fix (repo.py, beside the `-r`/`-c` root check of _parse_closure): refuse a local "
-    "--find-links/--index-url/--extra-index-url of a source that leaves the root, in "
-    "one line, as a lock's own index lines are refused."
-)
+# Fixed: a `--find-links DIR` option line of an .in is passed to pip-compile unchecked
+# (recompile._explained counts it as the repository's own setting, so
+# indexes.lock_indexes never asks _local_inside), and pip reads DIR relative to the
+# stage: `../DIR` is then $TMPDIR/DIR, outside the root, and the lock keeps the line.
+# Fix (repo.py, beside the `-r`/`-c` root check of _parse_closure): refuse a local
+# --find-links/--index-url/--extra-index-url of a source that leaves the root, in one
+# line, as a lock's own index lines are refused.
 
 
 def test_a_find_links_out_of_the_root_in_a_source_is_refused(
@@ -144,12 +133,10 @@ def test_a_find_links_out_of_the_root_in_a_source_is_refused(
     assert repo.snapshot() == before
 
 
-_IMPORT_REASON = (
-    "Ctrl-C in the first ~0.1 s of a run lands while `python -m pinsync` imports its "
-    "modules, before cli.main catches KeyboardInterrupt: a traceback, not the one "
-    "line. Fix (__main__.py): catch KeyboardInterrupt around `from .cli import main`, "
-    "print `pinsync: interrupted; no file was changed` and exit 130."
-)
+# Fixed: Ctrl-C in the first ~0.1 s of a run lands while `python -m pinsync` imports its
+# modules, before cli.main catches KeyboardInterrupt: a traceback, not the one line. Fix
+# (__main__.py): catch KeyboardInterrupt around `from .cli import main`, print `pinsync:
+# interrupted; no file was changed` and exit 130.
 
 
 def test_ctrl_c_while_pinsync_starts_is_one_line(
