@@ -14,10 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .compiler import redact
 from .errors import PinsyncError
-from .repo import load_repo
-from .stage import InterruptedAfterCommit
 
 if TYPE_CHECKING:
     from .environments import Place
@@ -206,7 +203,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     )
     cwd = _invoked_from()
     with one_run_at_a_time(root):
-        repo = load_repo(root)
+        repo = _load_repo(root)
         with _credentials(repo), _in_flight(args) as in_flight:
             result = run_lock(repo, request, cwd, _outcome_printer(in_flight), in_flight)
     for path, why in repo.unmanaged:
@@ -268,7 +265,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .check import CheckOptions, run_check
     from .report import FixCommands, render_github, render_json, render_text
 
-    repo = load_repo(_root(args.root))
+    repo = _load_repo(_root(args.root))
     fix = FixCommands.for_invocation(args.root, via_nox=ENV_DEFAULT_ROOT in os.environ)
     with _credentials(repo), _in_flight(args) as in_flight:
         options = CheckOptions(args.offline, args.full, fix, in_flight)
@@ -298,7 +295,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         out = render_text(
             findings, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, fix=fix
         )
-    sys.stdout.write(redact(out))
+    sys.stdout.write(_redact(out))
     return exit_code(findings)
 
 
@@ -337,7 +334,7 @@ def _append_summary(path: Path, repo: Repo, findings: Sequence[Finding], fix: Fi
     text = render_summary(findings, fix, drift_graph(repo, findings), links)
     try:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(redact(text))
+            fh.write(_redact(text))
     except OSError as exc:
         # The report on stdout and the exit code still say everything.
         print(
@@ -377,7 +374,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     validate(args.name, args.version)  # before anything is read or run
     root = _root(args.root)
     with one_run_at_a_time(root):
-        repo = load_repo(root)
+        repo = _load_repo(root)
         with _credentials(repo), _in_flight(args) as in_flight:
             show = _outcome_printer(in_flight)
             result = run_bump(
@@ -415,6 +412,22 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# The modules behind the commands are imported when a command runs: `--help`, and a
+# bad option, answer before pip-tools' and packaging's imports are paid for.
+
+
+def _load_repo(root: Path) -> Repo:
+    from .repo import load_repo
+
+    return load_repo(root)
+
+
+def _redact(text: str) -> str:
+    from .compiler import redact
+
+    return redact(text)
+
+
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
     print(f"pinsync: error: {message}", file=sys.stderr)
     if getattr(args, "format", None) in ("json", "sarif"):
@@ -446,10 +459,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     make_parser, run = COMMANDS[argv[0]]
     # Intermixed parsing lets options come before or after the positional arguments.
     args = make_parser().parse_intermixed_args(argv[1:])
+    from .stage import InterruptedAfterCommit
+
     try:
         return run(args)
     except PinsyncError as exc:
-        return _fail(args, redact(str(exc)), exc.exit_code)
+        return _fail(args, _redact(str(exc)), exc.exit_code)
     except ModuleNotFoundError as exc:
         if exc.name not in _DEPENDENCIES:
             raise
