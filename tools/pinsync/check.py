@@ -8,11 +8,14 @@ stamp are re-resolved, in a stage, never in place. This module assembles them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+from packaging.utils import NormalizedName
 
 from .align import alignment_groups
 from .demands import FIX_LOCK, check_sources, demands, installed_pins
-from .discovery import site_kind
 from .envcheck import check_environments, check_images
 from .graph import Target
 from .lockcheck import (
@@ -24,10 +27,28 @@ from .lockcheck import (
     why_not_reresolved,
     with_metadata,
 )
+from .lockfile import LockFile
 from .progress import InFlight
 from .repo import Repo
 from .report import FIX, Finding, FixCommands, Severity
+from .reqfile import Entry
 from .sitecheck import PROJECT_FILES, check_sites
+
+
+class LockPins(Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]):
+    """Each lock's pins, by path, read when first looked up."""
+
+    def __init__(self, locks: Mapping[PurePosixPath, LockFile]) -> None:
+        self._locks = locks
+
+    def __getitem__(self, path: PurePosixPath) -> Mapping[NormalizedName, Entry]:
+        return self._locks[path].pins()
+
+    def __iter__(self) -> Iterator[PurePosixPath]:
+        return iter(self._locks)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,7 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
             severity: Severity = "warning" if why_not[0] == "wrong-python" else "info"
             findings.append(Finding(out, 1, None, why_not[0], severity, why_not[1]))
     findings.extend(check_bots(repo))
-    lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}
+    lock_pins = LockPins(repo.locks)
     if images or repo.environments:
         # What each lock's sources require, for overrides; only where something
         # installs locks, so that a repository without either never computes it.
@@ -109,15 +130,20 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
         if images:
             findings.extend(check_images(repo, images, lock_pins, asks))
         findings.extend(check_environments(repo, lock_pins, asks, images))
-    # Only packages some lock pins can disagree with one; a uv.lock or pylock.toml is
-    # a lock too, whose names are known only once read, so then everything is read.
-    uv_locks = any(site_kind(p) in ("uv-lock", "pylock") for p in repo.files)
-    sites = repo.sites(None if uv_locks else {n for pins in lock_pins.values() for n in pins})
+    # Every site is read, and only the locks it is compared with: choosing which
+    # commands to read by the names every lock pins would parse every vouched lock.
+    sites = repo.sites(None)
     if sites:
         projects = frozenset(p.parent for p in repo.files if p.name in PROJECT_FILES)
         findings.extend(
             check_sites(
-                sites, lock_pins, images, repo.config.site_scopes, projects, repo.environments
+                sites,
+                lock_pins,
+                images,
+                repo.config.site_scopes,
+                projects,
+                repo.environments,
+                lambda path, name: repo.locks[path].pin(name),
             )
         )
     findings.extend(check_layers(repo, lock_pins))

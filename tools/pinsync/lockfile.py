@@ -13,11 +13,12 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from packaging.utils import NormalizedName
+from packaging.requirements import InvalidRequirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from .graph import Target
 from .memo import Memo
-from .reqfile import Entry, ReqFile, parse_requirements
+from .reqfile import Entry, ReqFile, parse_requirements, requirement_entry
 
 STAMP_PREFIX = "# pinsync-stamp: "
 
@@ -167,11 +168,41 @@ class LockFile:
     path: PurePosixPath
     header: Header | None
     stamp: Stamp | None
-    body: ReqFile
     text: str
+
+    # Parsed where something reads its lines: a lock its stamp vouches for, that no
+    # environment, pin site or layer compares, costs `check` one read and one digest.
+    @cached_property
+    def body(self) -> ReqFile:
+        return parse_requirements(self.path, self.text)
 
     def pins(self) -> dict[NormalizedName, Entry]:
         return self.body.pins()
+
+    def pin(self, name: NormalizedName) -> Entry | None:
+        """`pins().get(name)`, without parsing the lock where it is not parsed yet.
+
+        A check parses every lock its stamp does not vouch for; one it does is exactly
+        what pip-compile wrote, one requirement per line from its first column, so the
+        lines that name `name` are found by their name and only they are parsed.
+        """
+        if "body" in self.__dict__:
+            return self.body.pins().get(name)
+        found: Entry | None = None
+        for number, line in enumerate(self.text.split("\n"), 1):
+            if "==" not in line or line[:1] in _NOT_A_REQUIREMENT:
+                continue
+            written = line.split("==", 1)[0].split("[", 1)[0].split(";", 1)[0].strip()
+            if canonicalize_name(written) != name:
+                continue
+            text = line.rstrip().removesuffix("\\").rstrip()
+            try:
+                entry = requirement_entry(text.split(" #", 1)[0], number, text)
+            except InvalidRequirement:
+                return self.body.pins().get(name)  # not pip-compile's line after all
+            if entry.name == name:
+                found = entry  # the last line wins, as in pins()
+        return found
 
     # A parsed lock is shared (see parse_lockfile): what is read off its text is worked
     # out once, however many times freshness, alignment and check ask.
@@ -184,6 +215,10 @@ class LockFile:
     def vias(self) -> dict[NormalizedName, tuple[str, ...]]:
         return _via_annotations(self)
 
+
+# First characters of lines that are no requirement of pip-compile's: comments,
+# `# via` notes and hashes (indented), options, continuations.
+_NOT_A_REQUIREMENT = frozenset({"#", " ", "\t", "-", "\\"})
 
 PCM_SHA1 = "# SHA1:"
 
@@ -471,9 +506,7 @@ def parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
 
 
 def _parse_lockfile(path: PurePosixPath, text: str) -> LockFile:
-    return LockFile(
-        path, parse_header(text), parse_stamp(text), parse_requirements(path, text), text
-    )
+    return LockFile(path, parse_header(text), parse_stamp(text), text)
 
 
 # 2: the pip version, the tool (uv) and the replayed invocation joined the digest.

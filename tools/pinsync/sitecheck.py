@@ -3,7 +3,7 @@ against the locks of the project they belong to."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,7 @@ def check_sites(
     scopes: Sequence[tuple[str, PurePosixPath]] = (),
     projects: Collection[PurePosixPath] = frozenset(),
     environments: Sequence[Environment] = (),
+    lookup: Callable[[PurePosixPath, NormalizedName], Entry | None] | None = None,
 ) -> Iterator[Finding]:
     """A pin in a pyproject, workflow, tox.ini, ... against the locks of its own service.
 
@@ -64,24 +65,26 @@ def check_sites(
     A package that no lock of the service pins (a tool installed only in CI) is left
     alone: there is nothing to disagree with.
     """
-    # Versions only of the names some site pins: a dozen site pins are compared, not
-    # the hundred thousand pins of a thousand locks. Every lock stays a key, since a
-    # site's scope is where locks are, whatever they pin.
-    named = {s.pin.name for s in sites if s.editable}
-    versions: dict[PurePosixPath, dict[NormalizedName, tuple[str, int]]] = {
-        path: {
-            n: (e.pinned_version, e.line)
-            for n in named
-            if (e := pins.get(n)) is not None and e.pinned_version
-        }
-        for path, pins in locks.items()
-    }
+    # Versions are looked up per (lock, name) a site asks about, and only in the locks
+    # of its scope: a dozen site pins are compared, not the hundred thousand pins of a
+    # thousand locks, and a vouched lock is not parsed for them (LockFile.pin).
+    lookup = lookup or (lambda path, name: locks[path].get(name))
+    own: dict[PurePosixPath, dict[NormalizedName, tuple[str, int]]] = {}
     for site in sites:
-        if not site.editable:  # uv.lock, pylock.toml: locks of their own
-            versions.setdefault(site.pin.file, {})[site.pin.name] = (
-                site.pin.version,
-                site.pin.line,
-            )
+        if not site.editable and site.pin.version:  # uv.lock, pylock.toml: locks of their own
+            own.setdefault(site.pin.file, {})[site.pin.name] = (site.pin.version, site.pin.line)
+    lock_paths = [*locks, *(p for p in own if p not in locks)]
+    cache: dict[tuple[PurePosixPath, NormalizedName], tuple[str, int] | None] = {}
+
+    def pinned_at(path: PurePosixPath, name: NormalizedName) -> tuple[str, int] | None:
+        if path in own:
+            return own[path].get(name)
+        if (path, name) not in cache:
+            entry = lookup(path, name)
+            pinned = entry.pinned_version if entry is not None else None
+            cache[path, name] = (pinned, entry.line) if entry and pinned else None
+        return cache[path, name]
+
     # Every place that names a version, for the findings to point at the ones that agree.
     places: list[tuple[PurePosixPath, int, NormalizedName, str | None]] = [
         (s.pin.file, s.pin.line, s.pin.name, s.pin.version) for s in sites if s.editable
@@ -104,21 +107,21 @@ def check_sites(
         if env is not None:
             scope = pin.file.parent
             locked = {
-                i.path: versions[i.path][pin.name]
+                i.path: v
                 for i in env.installs
-                if pin.name in versions.get(i.path, {})
+                if (i.path in locks or i.path in own) and (v := pinned_at(i.path, pin.name))
             }
         else:
             # A configured scope wins: a root workflow that deploys one service.
             found = next((d for glob, d in scopes if matches(pin.file, [glob])), None)
-            found = found or _scope(pin.file, versions, projects)
+            found = found or _scope(pin.file, lock_paths, projects)
             if found is None:
                 continue
             scope = found
             locked = {
-                path: pins[pin.name]
-                for path, pins in versions.items()
-                if pin.name in pins and within(path, scope)
+                path: v
+                for path in lock_paths
+                if within(path, scope) and (v := pinned_at(path, pin.name))
             }
         if not locked or any(v == pin.version for v, _ in locked.values()):
             continue
