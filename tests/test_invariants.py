@@ -534,20 +534,17 @@ def test_an_interrupted_lock_leaves_whole_files_and_no_temporaries(
         assert proc.returncode in (-signal.SIGINT, -signal.SIGTERM) or (
             "KeyboardInterrupt" in err or "Fatal Python error" in err
         ), err
-        # Known open: Ctrl-C while pinsync imports its modules is a traceback
-        # (test_ctrl_c_while_pinsync_starts_is_one_line).
+        # A traceback only from inside Python's import of the package itself, before
+        # __main__ can catch anything (test_ctrl_c_while_pinsync_starts_is_one_line).
         assert "/pinsync/" not in err or "<frozen importlib._bootstrap>" in err, err
-        assert now == before, err
+        # Killed before it began, or after it finished: Python gives the signals their
+        # default handlers back as it exits, so a late signal kills a finished run.
+        assert now in (before, after), err
     for name in sorted(set(before) | set(after) | set(now)):
         assert now.get(name) in (before.get(name), after.get(name)), name
-    # Only the run lock (stage.one_run_at_a_time) stays: no stage, no compile files.
-    # Known open: pip's own temporaries of a compile stopped by SIGTERM
-    # (test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip).
-    leftovers = [
-        p.name
-        for p in tmpdir.iterdir()
-        if not re.fullmatch(r"pinsync-\w+\.lock", p.name) and not p.name.startswith("pip-")
-    ]
+    # Only the run lock (stage.one_run_at_a_time) stays: no stage, no compile files,
+    # and none of pip's own temporaries (compiles are stopped with SIGINT first).
+    leftovers = [p.name for p in tmpdir.iterdir() if not re.fullmatch(r"pinsync-\w+\.lock", p.name)]
     assert leftovers == [], leftovers
     assert not [p for p in root.rglob("*") if "pinsync-tmp" in p.name or ".tmp" in p.name]
     assert_outside_untouched(m)
