@@ -162,7 +162,10 @@ class Stage:
 
     def close(self) -> None:
         if self._path is not None:
-            shutil.rmtree(self._path, ignore_errors=True)
+            # Ctrl-C must not cut the removal short and leave half a stage in TMPDIR;
+            # it is raised once the stage is gone.
+            with _deferred_interrupts(KeyboardInterrupt):
+                shutil.rmtree(self._path, ignore_errors=True)
 
     def __enter__(self) -> Stage:
         return self
@@ -172,8 +175,11 @@ class Stage:
 
 
 @contextlib.contextmanager
-def _deferred_interrupts() -> Iterator[None]:
-    """Hold Ctrl-C (and SIGTERM) until the block is over, so a commit is never cut in half."""
+def _deferred_interrupts(
+    then: type[BaseException] = InterruptedAfterCommit,
+) -> Iterator[None]:
+    """Hold Ctrl-C (and SIGTERM) until the block is over, so a commit is never cut in
+    half; one that came meanwhile is raised after it as `then`."""
     pending: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
@@ -192,7 +198,7 @@ def _deferred_interrupts() -> Iterator[None]:
         for s, handler in previous.items():
             signal.signal(s, handler)
         if pending:
-            raise InterruptedAfterCommit
+            raise then
 
 
 def commit(root: Path, changes: Iterable[Change]) -> None:

@@ -275,6 +275,12 @@ def stop() -> None:
 
 
 def close_all() -> None:
+    """Stop the compile servers as pinsync exits (atexit). The run is over: a signal
+    now would only cut the cleanup short, leaving a traceback and the servers' files
+    in TMPDIR, so signals are ignored for the rest of the exit."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
     with _SERVERS_LOCK:
         servers = [s for s in _SERVERS.values() if s is not None]
         _SERVERS.clear()
