@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pinsync.graph import Target
 from pinsync.lockfile import (
@@ -15,6 +18,7 @@ from pinsync.lockfile import (
     STAMP_VERSION,
     Header,
     Stamp,
+    _head_lines,
     inputs_digest,
     output_digest,
     parse_header,
@@ -558,3 +562,26 @@ def test_inputs_digest_is_24_hex_and_independent_of_closure_order_and_empty_tabl
     assert forward == backward
     assert len(forward) == 24
     assert int(forward, 16) >= 0
+
+
+# --- the fast paths agree with the plain reading of the text ---------------------------
+
+_PIECES = st.sampled_from(
+    [STAMP_PREFIX + "inputs=ab output=cd v=2", "#", "# via x", "a==1", "\n", "\r", "\r\n", "\x0c", "\u2028", " "]
+)
+_TEXTS = st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@given(text=_TEXTS)
+def test_strip_stamp_cuts_exactly_the_lines_that_start_with_the_stamp(text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    assert strip_stamp(text) == "".join(ln for ln in lines if not ln.startswith(STAMP_PREFIX))
+
+
+@given(text=_TEXTS, size=st.integers(min_value=1, max_value=40))
+def test_a_header_is_read_from_its_comment_block_however_the_text_is_cut(
+    text: str, size: int
+) -> None:
+    block = list(itertools.takewhile(lambda ln: ln.startswith("#"), text.splitlines()))
+    head = _head_lines(text, size)
+    assert list(itertools.takewhile(lambda ln: ln.startswith("#"), head)) == block

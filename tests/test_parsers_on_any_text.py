@@ -37,7 +37,7 @@ from pinsync.errors import ParseError, PinsyncError
 from pinsync.lockfile import parse_header, parse_lockfile
 from pinsync.pyproject import metadata_files, metadata_source, read_pyproject, setup_cfg_source
 from pinsync.repo import read_text
-from pinsync.reqfile import parse_requirements
+from pinsync.reqfile import option_lines, parse_requirements
 from pinsync.shell import Lexer, Src, Text, expand
 from pinsync.sites import find_generic_pins, find_sites, pyproject_pins
 
@@ -126,6 +126,7 @@ Reader = Callable[[str], object]
 READERS: dict[str, tuple[str | None, Reader]] = {
     "requirements": ("r.in", lambda t: parse_requirements(PurePosixPath("r.in"), t)),
     "lockfile": ("r.txt", lambda t: parse_lockfile(PurePosixPath("r.txt"), t)),
+    "lock-options": ("r.txt", lambda t: option_lines(PurePosixPath("r.txt"), t)),
     "header": (None, parse_header),
     "dockerfile": ("Dockerfile", lambda t: parse_dockerfile(PurePosixPath("Dockerfile"), t)),
     "dockerfile-wrapped": (
@@ -270,6 +271,29 @@ def assert_names_the_file(exc: PinsyncError, file: str | None) -> None:
 def test_a_reader_parses_or_raises_the_one_error_type(name: str, text: str) -> None:
     count()
     read(name, text)
+
+
+@fuzz_settings("parser", 300)
+@given(text=TEXT)
+def test_a_locks_index_lines_are_read_as_the_parser_reads_them(text: str) -> None:
+    # Every run reads each lock's options without parsing its requirements; the two
+    # readers must split the same lines, or an index line would be missed (or made up).
+    count()
+    path = PurePosixPath("r.txt")
+    try:
+        parsed = parse_requirements(path, text)
+    except ParseError as exc:
+        # The scan skips requirements, so it may pass, or stop later; where the parse
+        # stopped at an option line, the scan stops there too.
+        flagged = text.splitlines()[exc.line - 1].lstrip().startswith("-")
+        try:
+            option_lines(path, text)
+        except ParseError as stopped:
+            assert stopped.line == exc.line if flagged else stopped.line > exc.line, stopped
+        else:
+            assert not flagged, exc
+        return
+    assert option_lines(path, text) == parsed.options
 
 
 @pytest.mark.parametrize("name", [n for n, (file, _) in READERS.items() if file is not None])

@@ -138,9 +138,10 @@ def _missing_version(stage: Stage, template: Target, name: str, version: str) ->
     python = find_python(template.python)
 
     def resolves(requirement: str) -> bool:
-        (stage.path / probe).write_text(requirement + "\n", encoding="utf-8")
+        base = stage.claim(probe, target.output)  # a file of those names is not written
+        (base / probe).write_text(requirement + "\n", encoding="utf-8")
         try:
-            run_compile(stage.path, target, python)
+            run_compile(base, target, python)
         except CompileError:
             return False
         return True

@@ -114,8 +114,24 @@ def within(path: PurePosixPath, directory: PurePosixPath) -> bool:
 
 def resolves_inside(root: Path, full: Path) -> bool:
     """Whether `full`, symlinks followed, is `root` or lies under it."""
-    real, base = os.path.realpath(full), _real_root(root)
+    real, base = _realpath(str(full)), _real_root(root)
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+# The real path of each directory files were read from in this run: a run reads
+# thousands of files from a few directories, and realpath checks every component of
+# every path. load_repo starts each run with it empty.
+REAL_DIRS: dict[str, str] = {}
+
+
+def _realpath(full: str) -> str:
+    parent, name = os.path.split(full)
+    if not name or name in (".", "..") or os.path.islink(full):
+        return os.path.realpath(full)
+    real_parent = REAL_DIRS.get(parent)
+    if real_parent is None:
+        real_parent = REAL_DIRS[parent] = os.path.realpath(parent)
+    return os.path.join(real_parent, name)
 
 
 @functools.lru_cache(maxsize=64)
@@ -124,6 +140,9 @@ def _real_root(root: Path) -> str:
     return os.path.realpath(root)
 
 
+# Pure, and asked the same few thousand questions many times a run (each lock's
+# candidate run directories against its sources and `# via` notes).
+@functools.lru_cache(maxsize=1 << 16)
 def join(base: PurePosixPath, path: str) -> PurePosixPath:
     """`base/path` with `.` and `..` resolved in the text, never on the disk.
 

@@ -57,7 +57,7 @@ def run_lock(
     start = time.perf_counter()
     groups = alignment_groups(repo)
     selected = widen(repo.graph, select(repo, request.files, cwd), groups)
-    with Stage(repo.root, selected) as stage:
+    with Stage(repo.root, selected, {p: lock.text for p, lock in repo.locks.items()}) as stage:
         outcomes = compile_targets(stage, repo, selected, request, progress, groups, in_flight)
         changes = stage.changes()
         if not request.dry_run:

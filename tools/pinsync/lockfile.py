@@ -18,7 +18,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .graph import Target
 from .memo import Memo
-from .reqfile import Entry, ReqFile, parse_requirements, requirement_entry
+from .reqfile import (
+    Entry,
+    OptionLine,
+    ReqFile,
+    option_lines,
+    parse_requirements,
+    requirement_entry,
+)
 
 STAMP_PREFIX = "# pinsync-stamp: "
 
@@ -176,6 +183,13 @@ class LockFile:
     def body(self) -> ReqFile:
         return parse_requirements(self.path, self.text)
 
+    @cached_property
+    def options(self) -> tuple[OptionLine, ...]:
+        """`body.options`: a run reads every lock's index lines, not its requirements."""
+        if "body" in self.__dict__:
+            return self.body.options
+        return option_lines(self.path, self.text)
+
     def pins(self) -> dict[NormalizedName, Entry]:
         return self.body.pins()
 
@@ -223,8 +237,19 @@ _NOT_A_REQUIREMENT = frozenset({"#", " ", "\t", "-", "\\"})
 PCM_SHA1 = "# SHA1:"
 
 
+def _head_lines(text: str, size: int = 1024) -> list[str]:
+    """The lines of `text` as far as its leading comment block, which is all a header
+    is read from: splitting a lock's every line for it was a tenth of a check."""
+    while True:
+        lines = text[:size].splitlines()
+        if len(text) <= size or any(not line.startswith("#") for line in lines[:-1]):
+            # The block ends before the last line, which may be cut off: it is whole.
+            return lines
+        size *= 4
+
+
 def parse_header(text: str) -> Header | None:
-    lines = text.splitlines()
+    lines = _head_lines(text)
     if lines and lines[0].startswith(PCM_SHA1):
         return _pcm_header(lines)
     comment_block: list[str] = []
@@ -387,7 +412,7 @@ def infer_options(lock: LockFile, tool: str) -> tuple[str, ...]:
         out.append("--no-annotate")
     elif any(_has_inline_via(text, e) for e in entries[:50]):
         out.append("--annotation-style=line")
-    options = {o.name for o in lock.body.options}
+    options = {o.name for o in lock.options}
     if tool == "uv":
         if options & {"--index-url", "--extra-index-url"}:
             out.append("--emit-index-url")
@@ -414,8 +439,24 @@ def parse_stamp(text: str) -> Stamp | None:
     return None
 
 
+# Where str.splitlines ends a line, besides "\n".
+_LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def strip_stamp(text: str) -> str:
     """The lock's text as pip-compile wrote it, without pinsync's stamp line."""
+    at = text.find(STAMP_PREFIX)
+    if at < 0:
+        return text
+    end = text.find("\n", at) + 1 or len(text)
+    if (
+        (at == 0 or text[at - 1] == "\n")
+        and STAMP_PREFIX not in text[end:]
+        and not _LINE_BREAKS.intersection(text[at : end - 1])
+    ):
+        # The one stamp line, as pinsync writes it: cut it out without splitting
+        # the lock's every line (a check digests every lock).
+        return text[:at] + text[end:]
     lines = text.splitlines(keepends=True)
     kept = [ln for ln in lines if not ln.startswith(STAMP_PREFIX)]
     return "".join(kept)

@@ -52,11 +52,11 @@ def options(targets: Sequence[Target], texts: Mapping[PurePosixPath, str]) -> li
         if any(n in UNSAFE for n in lock.pins()) and "--allow-unsafe" not in argv:
             argv.append("--allow-unsafe")
         if (
-            any(o.name in ("--index-url", "-i") for o in lock.body.options)
+            any(o.name in ("--index-url", "-i") for o in lock.options)
             and "--annotate-index" not in argv
         ):
             argv.append("--annotate-index")
-    shown = [parse_lockfile(p, t).body.options for p, t in texts.items()]
+    shown = [parse_lockfile(p, t).options for p, t in texts.items()]
     if texts and not any(o.name in ("--find-links", "-f") for opts in shown for o in opts):
         # It emits find-links by default; outputs without them were made without.
         argv.append("--no-emit-find-links")
@@ -87,7 +87,8 @@ def run_multi(
     try:
         proc = subprocess.run(
             argv,
-            cwd=stage.path,
+            # It writes every output of the directory.
+            cwd=stage.claim(*(w for w in stage.writable if w.parent == directory)),
             env=sealed_env(_environ(), None),
             capture_output=True,
             text=True,

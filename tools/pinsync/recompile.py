@@ -217,7 +217,7 @@ def _lock_indexes(repo: Repo, target: Target) -> LockIndexes:
     lock = repo.locks.get(target.output)
     if lock is None:
         return LockIndexes()
-    lines = [(o.name, o.value, o.line) for o in lock.body.options]
+    lines = [(o.name, o.value, o.line) for o in lock.options]
     if target.tool != "pip-compile":
         # uv reads none of pip's variables: its indexes come from uv.toml or compile-args.
         refuse_passwords(target.output, lines)
@@ -238,15 +238,19 @@ def _is_fresh(
     target: Target,
     request: LockRequest,
     upgrades: frozenset[NormalizedName],
+    digest: str | None = None,
 ) -> bool:
-    """The lock's stamp vouches for it and nothing asked for a recompile anyway."""
+    """The lock's stamp vouches for it and nothing asked for a recompile anyway.
+
+    `digest`: the inputs digest, where the caller has it already.
+    """
     existing = stage.read(target.output)
     if existing is None or request.force or request.upgrade:
         return False
     old_lock = parse_lockfile(target.output, existing)
-    if upgrades & old_lock.pins().keys():
+    if upgrades and upgrades & old_lock.pins().keys():
         return False
-    return stamp_state(old_lock, lambda: _digest(stage, repo, target)) == "fresh"
+    return stamp_state(old_lock, lambda: digest or _digest(stage, repo, target)) == "fresh"
 
 
 JointPins = dict[NormalizedName, str]
@@ -314,7 +318,7 @@ def _shortcut(
         stage.write(target.output, seed_text({**_pinned(stage, target.output), **start}))
         try:
             run = run_compile(
-                stage.path,
+                stage.claim(target.output),
                 target,
                 find_python(target.python),
                 timeout=repo.config.compile_timeout,
@@ -374,7 +378,7 @@ def resolve_group(
     stage.write_scratch(joint.output, seed_text(seed(current)))
     try:
         run_compile(
-            stage.path,
+            stage.claim(joint.output),
             joint,
             find_python(joint.python),
             upgrade=request.upgrade,
@@ -404,7 +408,7 @@ def _explain_joint_failure(
         existing = stage.read(target.output)
         try:
             run_compile(
-                stage.path,
+                stage.claim(target.output),
                 target,
                 find_python(target.python),
                 upgrade=request.upgrade,
@@ -462,13 +466,20 @@ def compile_one(
     old_lock = parse_lockfile(target.output, existing) if existing is not None else None
     stamp = old_lock.stamp if old_lock is not None else None
     others = tuple(o for o in group.outputs if o != target.output) if group else ()
-    old_pins = old_lock.pins() if old_lock is not None else {}
     pins = joint.pins if joint is not None else {}
-    if _is_fresh(stage, repo, target, request, upgrades) and all(
-        e.pinned_version is None or pins.get(n, e.pinned_version) == e.pinned_version
-        for n, e in old_pins.items()
+    if _is_fresh(stage, repo, target, request, upgrades, digest) and (
+        # A fresh lock outside a group is not parsed: its stamp vouches for it.
+        joint is None
+        or (
+            old_lock is not None
+            and all(
+                e.pinned_version is None or pins.get(n, e.pinned_version) == e.pinned_version
+                for n, e in old_lock.pins().items()
+            )
+        )
     ):
         return Outcome(target.output, "fresh", 0, 0.0)
+    old_pins = old_lock.pins() if old_lock is not None else {}
     if _kept(repo, target, old_lock, request, upgrades, joint):
         return Outcome(target.output, "kept", 0, 0.0, target.guess)
     upgrade, upgrade_packages = request.upgrade, request.upgrade_packages
@@ -487,7 +498,7 @@ def compile_one(
             run = CompileRun(seconds)
         else:
             run = run_compile(
-                stage.path,
+                stage.claim(target.output),
                 target,
                 find_python(target.python),
                 upgrade=upgrade,

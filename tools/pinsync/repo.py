@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName
 from .compiler import CURRENT
 from .config import Config, load_config
 from .discovery import (
+    REAL_DIRS,
     SiteKind,
     dockerfile_paths,
     join,
@@ -241,6 +242,7 @@ def load_repo(root: Path) -> Repo:
         raise PinsyncError(f"{root}: not a directory")
     if root.resolve() == Path(root.resolve().anchor):
         raise PinsyncError(f"{root}: the filesystem root is not a repository; pass --root DIR")
+    REAL_DIRS.clear()  # a directory may have been replaced since the last run
     config = load_config(root)
     files = list_files(root)
     on_disk = set(files)

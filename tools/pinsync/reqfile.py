@@ -224,30 +224,74 @@ def _parse_text(path: PurePosixPath, text: str) -> ReqFile:
         if ll.comment:
             comments.append((ll.line, intern(ll.comment)))
         if ll.text.startswith("-"):
-            flag, value = _split_flag(ll.text)
-            if flag in _INCLUDE_FLAGS:
-                if not value:
-                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a file name")
-                includes.append(
-                    Include(_INCLUDE_FLAGS[flag], value, join(path.parent, value), ll.line)
-                )
-                continue
-            if flag in _EDITABLE_FLAGS:
-                if not value:
-                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a path or URL")
-                entries.append(_parse_url_entry(path, ll, value, editable=True))
-                continue
-            if flag in _VALUE_OPTIONS:
-                if not value:
-                    raise ParseError(path, ll.line, ll.text, f"{flag} needs a value")
-                options.append(OptionLine(_VALUE_OPTIONS[flag], value, ll.line))
-                continue
-            if flag in _FLAG_OPTIONS and not value:
-                options.append(OptionLine(flag, None, ll.line))
-                continue
-            raise ParseError(path, ll.line, ll.text, "unknown option")
+            read = _flag_line(path, ll)
+            if isinstance(read, Include):
+                includes.append(read)
+            elif isinstance(read, OptionLine):
+                options.append(read)
+            else:
+                entries.append(read)
+            continue
         entries.append(_parse_entry(path, ll))
     return ReqFile(path, tuple(entries), tuple(includes), tuple(options), tuple(comments))
+
+
+def _flag_line(path: PurePosixPath, ll: LogicalLine) -> Include | OptionLine | Entry:
+    """A logical line that starts with `-`: an include, an editable, or an option."""
+    flag, value = _split_flag(ll.text)
+    if flag in _INCLUDE_FLAGS:
+        if not value:
+            raise ParseError(path, ll.line, ll.text, f"{flag} needs a file name")
+        return Include(_INCLUDE_FLAGS[flag], value, join(path.parent, value), ll.line)
+    if flag in _EDITABLE_FLAGS:
+        if not value:
+            raise ParseError(path, ll.line, ll.text, f"{flag} needs a path or URL")
+        return _parse_url_entry(path, ll, value, editable=True)
+    if flag in _VALUE_OPTIONS:
+        if not value:
+            raise ParseError(path, ll.line, ll.text, f"{flag} needs a value")
+        return OptionLine(_VALUE_OPTIONS[flag], value, ll.line)
+    if flag in _FLAG_OPTIONS and not value:
+        return OptionLine(flag, None, ll.line)
+    raise ParseError(path, ll.line, ll.text, "unknown option")
+
+
+def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
+    """`parse_requirements(path, text).options`, without parsing the requirements.
+
+    A lock's index lines are read for every lock of a run, fresh ones included, and
+    the requirements around them are nine tenths of its text. The logical lines are
+    the parser's own: a line that starts with `-` after a `\\` is a continuation
+    (a `--hash`), not an option, and a `#` ends a line where pip says it does.
+    """
+    out: list[OptionLine] = []
+    physical = text.splitlines()
+    i, n = 0, len(physical)
+    while i < n:
+        raw = physical[i]
+        if "#" in raw and raw.lstrip(" \t").startswith("#"):  # the parser's comment line
+            i += 1
+            continue
+        if raw.lstrip().startswith("-"):  # strip() as the parser's: any whitespace
+            ll, i = _logical_line(physical, i)
+            if ll.text.startswith("-"):
+                read = _flag_line(path, ll)
+                if isinstance(read, OptionLine):
+                    out.append(read)
+            continue
+        # Not an option: step over this logical line, continuations and all. A `#`
+        # anywhere in it leaves the joining to the parser's rule.
+        j = i
+        while True:
+            raw = physical[j]
+            j += 1
+            if "#" in raw:
+                j = _logical_line(physical, i)[1]
+                break
+            if not raw.endswith("\\") or j == n:
+                break
+        i = j
+    return tuple(out)
 
 
 def _split_flag(text: str) -> tuple[str, str]:

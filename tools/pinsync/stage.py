@@ -16,7 +16,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -44,12 +44,22 @@ class Stage:
     was most of a no-op `lock`. Until then, reads go to the repository.
     """
 
-    def __init__(self, root: Path, writable: Iterable[PurePosixPath]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        writable: Iterable[PurePosixPath],
+        known: Mapping[PurePosixPath, str] | None = None,
+    ) -> None:
         self.root = root
         self.writable = frozenset(writable)
+        # What the run already read of the repository's files (the locks it loaded):
+        # read from here until something claims the file, not from the disk again.
+        self._known = dict(known or {})
+        self._claimed: set[PurePosixPath] = set()
         self._path: Path | None = None
         # Compiles run in threads: the first to need the stage builds it, once.
         self._building = threading.Lock()
+        self._claiming = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -87,14 +97,13 @@ class Stage:
                 rel = d / entry.name if d.parts else PurePosixPath(entry.name)
                 if rel in dirs:
                     continue
-                if rel in self.writable:
-                    if entry.is_dir():
-                        raise PinsyncError(
-                            f"{rel}: a directory where a lock file belongs; no file was changed"
-                        )
-                    shutil.copy2(entry.path, staged / entry.name)
-                else:
-                    os.symlink(entry.path, staged / entry.name)
+                if rel in self.writable and entry.is_dir():
+                    raise PinsyncError(
+                        f"{rel}: a directory where a lock file belongs; no file was changed"
+                    )
+                # A lock that may be written is a link too, until something claims it
+                # (see claim): one leaf changed in a thousand locks copies one file.
+                os.symlink(entry.path, staged / entry.name)
 
     def _name(self, filename: object, path: Path) -> str:
         """`filename` as a path in the repository, or nothing: no other path is quoted."""
@@ -104,6 +113,8 @@ class Stage:
         return ""
 
     def read(self, rel: PurePosixPath) -> str | None:
+        if rel in self._known and rel not in self._claimed:
+            return self._known[rel]
         # Unbuilt, the stage holds exactly the repository's files (copies or links);
         # a directory where a lock belongs is what building it reports.
         base = self._path
@@ -115,15 +126,44 @@ class Stage:
         with open(path, encoding="utf-8", newline="") as fh:
             return fh.read()
 
+    def claim(self, *rels: PurePosixPath) -> Path:
+        """The stage's path, where each of `rels` is a file of the stage's own.
+
+        Whatever writes a file of the stage (a compile, its output; a probe) claims it
+        first. Until then a lock is a link to the repository's file, and a write
+        would pass through the link into the repository. A lock to be written becomes
+        a copy; a scratch path (not a lock) loses its link, as in write_scratch.
+        """
+        base = self.path
+        with self._claiming:
+            for rel in rels:
+                # (Only these lie in directories of the stage's own, not linked ones.)
+                if rel not in self.writable and not self._scratch(rel):
+                    raise PinsyncError(f"internal: {rel} was not staged for writing")
+                self._claimed.add(rel)
+                staged = base / rel
+                if not staged.is_symlink():
+                    continue
+                os.unlink(staged)
+                if rel in self.writable:
+                    # Bytes only: a commit takes the mode from the repository's file.
+                    shutil.copyfile(self.root / rel, staged)
+        return base
+
+    def _scratch(self, rel: PurePosixPath) -> bool:
+        """Whether `rel` lies in a directory the stage made itself, beside the locks."""
+        return any(rel.parent == w.parent or rel.parent in w.parents for w in self.writable)
+
     def write(self, rel: PurePosixPath, text: str) -> None:
         if rel not in self.writable:
             raise PinsyncError(f"internal: {rel} was not staged for writing")
-        with open(self.path / rel, "w", encoding="utf-8", newline="") as fh:
+        with open(self.claim(rel) / rel, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
 
     def put_back(self, rel: PurePosixPath, text: str | None) -> None:
         """Leave `rel` as it was before a compile wrote it: `text`, or absent for None."""
         if text is None:
+            self._claimed.add(rel)
             (self.path / rel).unlink(missing_ok=True)
         else:
             self.write(rel, text)
@@ -134,11 +174,10 @@ class Stage:
         Its directory must be one the stage made itself, so that the write cannot pass
         through a link into the repository.
         """
-        if rel in self.writable or not any(
-            rel.parent == w.parent or rel.parent in w.parents for w in self.writable
-        ):
+        if rel in self.writable or not self._scratch(rel):
             raise PinsyncError(f"internal: {rel} is not a scratch path of this stage")
         path = self.path / rel
+        self._claimed.add(rel)
         if os.path.lexists(path):
             os.unlink(path)  # a link to the repository's file of that name, not the file
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

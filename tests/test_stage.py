@@ -1,0 +1,87 @@
+"""stage: writes go to copies of the locks, never through to the repository's files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from pinsync.errors import PinsyncError
+from pinsync.stage import Stage
+
+P = PurePosixPath
+LOCKS = {"requirements/a.txt": "a==1\n", "requirements/b.txt": "b==1\n"}
+
+
+@pytest.fixture
+def repo_with_two_locks(tmp_path: Path) -> Path:
+    for rel, text in {**LOCKS, "requirements/a.in": "a\n", "README": "x\n"}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return tmp_path
+
+
+def _repo_files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*") if p.is_file()
+    }
+
+
+# How each write reaches the staged lock: through the stage, or as a compile would,
+# by opening the path the stage hands out.
+WRITES = {
+    "stage.write": lambda stage, rel: stage.write(rel, "a==2\n"),
+    "a compile's own open": lambda stage, rel: (stage.claim(rel) / rel).write_text("a==2\n"),
+}
+
+
+@pytest.mark.parametrize("how", WRITES)
+def test_a_staged_lock_is_written_as_a_copy_and_the_repository_is_untouched(
+    repo_with_two_locks: Path, how: str
+) -> None:
+    root = repo_with_two_locks
+    before = _repo_files(root)
+    with Stage(root, [P(r) for r in LOCKS]) as stage:
+        # Unclaimed, a lock is a link: building the stage copied nothing.
+        assert all((stage.path / rel).is_symlink() for rel in LOCKS)
+        WRITES[how](stage, P("requirements/a.txt"))
+        assert not (stage.path / "requirements/a.txt").is_symlink()
+        assert (stage.path / "requirements/b.txt").is_symlink()
+        assert _repo_files(root) == before
+        changes = stage.changes()
+    assert [(str(c.path), c.old, c.new) for c in changes] == [
+        ("requirements/a.txt", b"a==1\n", b"a==2\n")
+    ]
+
+
+def test_a_claimed_lock_starts_as_the_repositorys_bytes(repo_with_two_locks: Path) -> None:
+    # pip-compile reads the output it is about to write, to keep its pins.
+    with Stage(repo_with_two_locks, [P("requirements/a.txt")]) as stage:
+        staged = stage.claim(P("requirements/a.txt")) / "requirements/a.txt"
+        assert not staged.is_symlink() and staged.read_text() == "a==1\n"
+        assert stage.changes() == ()
+
+
+def test_a_scratch_path_loses_the_link_a_repository_file_of_its_name_made(
+    repo_with_two_locks: Path,
+) -> None:
+    root = repo_with_two_locks
+    (root / "requirements/.pinsync-probe.in").write_text("not ours\n")
+    with Stage(root, [P("requirements/a.txt")]) as stage:
+        base = stage.claim(P("requirements/.pinsync-probe.in"))
+        assert not os.path.lexists(base / "requirements/.pinsync-probe.in")
+        (base / "requirements/.pinsync-probe.in").write_text("probe\n")
+    assert (root / "requirements/.pinsync-probe.in").read_text() == "not ours\n"
+
+
+@pytest.mark.parametrize("rel", ["requirements/a.in", "requirements/a.txt"])
+def test_a_path_in_a_linked_directory_cannot_be_claimed(
+    repo_with_two_locks: Path, rel: str
+) -> None:
+    # `requirements/` is a link to the repository's directory in this stage: a write
+    # there would be a write to the repository.
+    with Stage(repo_with_two_locks, [P("other/x.txt")]) as stage:
+        assert (stage.path / "requirements").is_symlink()
+        with pytest.raises(PinsyncError, match="not staged for writing"):
+            stage.claim(P(rel))
