@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PinsyncError
+from .errors import InterruptedAfterCommit, PinsyncError
 
 if TYPE_CHECKING:
     from .environments import Place
@@ -459,8 +459,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     make_parser, run = COMMANDS[argv[0]]
     # Intermixed parsing lets options come before or after the positional arguments.
     args = make_parser().parse_intermixed_args(argv[1:])
-    from .stage import InterruptedAfterCommit
-
     try:
         return run(args)
     except PinsyncError as exc:

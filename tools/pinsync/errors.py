@@ -48,3 +48,10 @@ class EditError(PinsyncError):
 
 class BumpError(PinsyncError):
     """A bump that cannot be applied; nothing was changed."""
+
+
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C arrived while files were being replaced; every replacement was finished.
+
+    Not a PinsyncError: it ends the run as Ctrl-C does, with its own message.
+    """

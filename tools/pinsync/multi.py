@@ -15,12 +15,14 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
-from .compiler import explain_failure, redact, sealed_env
 from .errors import CompileError
 from .graph import Target
 from .lockfile import UNSAFE, parse_lockfile
-from .stage import Stage
+
+if TYPE_CHECKING:  # check reads this module; only a compile needs the stage
+    from .stage import Stage
 
 
 def same_directory(
@@ -73,6 +75,8 @@ def run_multi(
     timeout: float,
 ) -> None:
     """One pip-compile-multi run over the directory of `targets`, in the stage."""
+    from .compiler import explain_failure, redact, sealed_env
+
     directory = targets[0].output.parent
     texts = {t.output: text for t in targets if (text := stage.read(t.output)) is not None}
     argv = [

@@ -22,11 +22,7 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 
 from .discovery import resolves_inside
-from .errors import PinsyncError
-
-
-class InterruptedAfterCommit(KeyboardInterrupt):
-    """Ctrl-C arrived while files were being replaced; every replacement was finished."""
+from .errors import InterruptedAfterCommit, PinsyncError
 
 
 @dataclass(frozen=True)
