@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -259,12 +259,28 @@ def _sed_out_mlflow(repo: Repo) -> None:
     )
 
 
-def test_post_processed_lock_warns_without_omit(make_repo: MakeRepo) -> None:
-    repo = make_repo(OMIT_SOURCES)
-    for name in ("base", "test"):
-        compile_custom(
-            repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in"
-        )
+# ecommerce: test.in reads base.txt and e2e.txt, and both require the deleted pin.
+TWO_REQUIRING = {
+    "requirements/base.in": "mlflow==2.9.0\n",
+    "requirements/e2e.in": "mlflow==2.9.0\n",
+    "requirements/test.in": "-r base.txt\n-r e2e.txt\npytest\n",
+}
+
+
+@pytest.mark.parametrize(
+    "sources", [OMIT_SOURCES, TWO_REQUIRING], ids=["one-source", "two-sources"]
+)
+def test_post_processed_lock_warns_without_omit(
+    make_repo: MakeRepo, sources: dict[str, str]
+) -> None:
+    repo = make_repo(sources)
+    for path in sources:
+        name = PurePosixPath(path).stem
+        if name != "test":
+            compile_custom(
+                repo, "make upgrade", "-o", f"requirements/{name}.txt", f"requirements/{name}.in"
+            )
+    compile_custom(repo, "make upgrade", "-o", "requirements/test.txt", "requirements/test.in")
     _sed_out_mlflow(repo)
     code, report = check(repo, "--offline")
     assert code == 0

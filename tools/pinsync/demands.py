@@ -230,6 +230,7 @@ def check_sources(
             f"({pins[name].pinned_version} → removed); run `{FIX_LOCK}`",
         )
     asked_urls: set[str] = set()
+    omitted: set[NormalizedName] = set()
     for demand in demands(target, sources):
         entry = demand.entry
         if entry.name is None:
@@ -258,7 +259,11 @@ def check_sources(
                 noted = noted_names(lock)
             if entry.name in noted:
                 # The lock's own annotations name it, so pip-compile did pin it and a
-                # step after it (Open edX's `sed '/^django==/d'`) took it out.
+                # step after it (Open edX's `sed '/^django==/d'`) took it out. One
+                # deletion, one finding, however many sources ask for the package.
+                if entry.name in omitted:
+                    continue
+                omitted.add(entry.name)
                 yield Finding(
                     out,
                     1,
