@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from pinsync.compiler import explain_failure, redact, sealed_env
+from pinsync.compiler import sealed_env
+from pinsync.failures import explain_failure, redact
 
 
 @pytest.mark.parametrize(

@@ -423,7 +423,7 @@ def _load_repo(root: Path) -> Repo:
 
 
 def _redact(text: str) -> str:
-    from .compiler import redact
+    from .failures import redact
 
     return redact(text)
 

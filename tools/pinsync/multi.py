@@ -75,7 +75,8 @@ def run_multi(
     timeout: float,
 ) -> None:
     """One pip-compile-multi run over the directory of `targets`, in the stage."""
-    from .compiler import explain_failure, redact, sealed_env
+    from .compiler import sealed_env
+    from .failures import explain_failure, redact
 
     directory = targets[0].output.parent
     texts = {t.output: text for t in targets if (text := stage.read(t.output)) is not None}
