@@ -8,14 +8,14 @@ stamp are re-resolved, in a stage, never in place. This module assembles them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from packaging.utils import NormalizedName
 
 from .align import alignment_groups
-from .demands import FIX_LOCK, check_sources, demands, installed_pins
+from .demands import FIX_LOCK, Demand, check_sources, demands, installed_pins
 from .envcheck import check_environments, check_images
 from .graph import Target
 from .lockcheck import (
@@ -49,6 +49,29 @@ class LockPins(Mapping[PurePosixPath, Mapping[NormalizedName, Entry]]):
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Asks(Mapping[PurePosixPath, Sequence[Demand]]):
+    """What the sources of each lock require (not constrain), worked out for a lock
+    when something installs it: an override is judged against these."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self._made: dict[PurePosixPath, Sequence[Demand]] = {}
+
+    def __getitem__(self, path: PurePosixPath) -> Sequence[Demand]:
+        if path not in self._made:
+            target = self._repo.graph.targets[path]
+            self._made[path] = [
+                d for d in demands(target, self._repo.sources) if not d.constraint and d.entry.name
+            ]
+        return self._made[path]
+
+    def __iter__(self) -> Iterator[PurePosixPath]:
+        return iter(self._repo.graph.targets)
+
+    def __len__(self) -> int:
+        return len(self._repo.graph.targets)
 
 
 @dataclass(frozen=True)
@@ -121,12 +144,9 @@ def run_check(repo: Repo, options: CheckOptions) -> list[Finding]:
     findings.extend(check_bots(repo))
     lock_pins = LockPins(repo.locks)
     if images or repo.environments:
-        # What each lock's sources require, for overrides; only where something
-        # installs locks, so that a repository without either never computes it.
-        asks = {
-            t.output: [d for d in demands(t, repo.sources) if not d.constraint and d.entry.name]
-            for t in repo.graph.order()
-        }
+        # What each lock's sources require, for overrides: only for the locks
+        # something installs, so that a thousand locks in one CI job cost one each.
+        asks = Asks(repo)
         if images:
             findings.extend(check_images(repo, images, lock_pins, asks))
         findings.extend(check_environments(repo, lock_pins, asks, images))
