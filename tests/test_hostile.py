@@ -128,6 +128,25 @@ def test_refused_with_one_line_and_nothing_touched(
     assert not Path("/tmp/pinsync-victim.txt").exists()
 
 
+def test_a_lock_linked_out_of_the_root_is_never_opened(make_repo: MakeRepo) -> None:
+    # A named pipe outside the root: opening it to read a header would block the run
+    # until the timeout; a file pinsync does not read costs nothing.
+    repo = make_repo({"a.in": "flask\n"})
+    pipe = repo.path.parent / "outside.fifo"
+    os.mkfifo(pipe)
+    (repo.path / "requirements.txt").symlink_to(pipe)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pinsync", "check", "--offline", "--root", str(repo.path)],
+        env={**os.environ, "PYTHONPATH": str(TOOLS)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "outside.fifo" not in proc.stdout + proc.stderr
+
+
 def test_the_filesystem_root_is_not_a_repository(make_repo: MakeRepo) -> None:
     repo = make_repo({})
     proc = repo.pinsync("check", "--offline", "--root", "/", check=False)
