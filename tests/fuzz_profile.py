@@ -4,7 +4,8 @@ In CI (no PINSYNC_FUZZ_* variable set) every property keeps its small, fixed,
 derandomized budget, so the suite runs the same examples every time in a minute or
 two. `tools/fuzz.py` (`nox -s fuzz`) sets:
 
-- PINSYNC_FUZZ_EXAMPLES: examples per repository property (tests/test_invariants.py);
+- PINSYNC_FUZZ_EXAMPLES: examples per repository property (tests/test_invariants.py,
+  tests/test_invariants_equivalence.py);
 - PINSYNC_FUZZ_PARSER_EXAMPLES: examples per reader (tests/test_parsers_on_any_text.py);
 - PINSYNC_FUZZ_REPORT: a JSON file this plugin (`-p fuzz_profile`) writes per test:
   examples run, outcome, seconds.

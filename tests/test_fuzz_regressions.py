@@ -4,7 +4,7 @@ A test here is the smallest input the fuzzer shrank to, and each sits above a
 comment that says what was wrong. A counterexample whose fix has not landed yet is
 marked xfail(strict=True) with its reason, and the property tests tolerate exactly
 it (KNOWN_OPEN in tests/test_parsers_on_any_text.py), so that a long run keeps
-looking for new ones; today there is none.
+looking for new ones. Today none is open.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bench.wheelhouse import Dist, build_wheelhouse
-from conftest import TOOLS, Repo, compile_held
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held
 from pinsync.commands import nox_commands
 from pinsync.environments import nox_sessions, script_installs
 from pinsync.errors import PinsyncError
@@ -152,3 +152,50 @@ def test_ctrl_c_while_pinsync_starts_is_one_line(
     pythonpath = f"{shadow.parent}{os.pathsep}{TOOLS}"
     run = repo.pinsync("lock", env={"PYTHONPATH": pythonpath}, check=False)
     assert (run.returncode, run.stderr) == (130, "pinsync: interrupted; no file was changed\n")
+
+
+# Found by the CI profile of test_lock_then_check_on_generated_repositories: with
+# `custom-compile-command` set and no `compile-args`, `lock` writes a lock whose header
+# shows only the custom command; the next run reads that header as one pinsync did not
+# write (repo._targets: `header.custom` and `args is None`), infers options off the
+# lock (`--no-emit-index-url`) and so finds the stamp's options changed: `check`
+# right after `lock` says out-of-date, and a second `lock` restamps. Fix (repo.py,
+# _targets.add): a stamped lock under the config's own command has the config's
+# options; they are inferred only for a lock someone else compiled.
+
+
+def test_a_custom_compile_command_without_compile_args_checks_after_lock(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
+    table = '\n[tool.pinsync]\ncustom-compile-command = "make lock"\n'
+    repo = make_repo({"pyproject.toml": PIP_TOOLS_TABLE + table, "requirements.in": "flask\n"})
+    repo.pinsync("lock")
+    assert "make lock" in repo.read("requirements.txt")
+    repo.pinsync("check", "--offline")  # raises on exit 1: "older than its inputs"
+    after = repo.snapshot()
+    assert "1 fresh" in repo.pinsync("lock").stdout
+    assert repo.snapshot() == after
+
+
+# Found by test_lock_then_check_on_generated_repositories, seed 21: with
+# `custom-compile-command` set, the next run takes a lock's sources from its `# via -r`
+# notes (repo._targets, `_sources_from_vias`). An .in that only `-r`s another (or
+# whose own requirements a marker drops) is named by no note, so `dev.txt` is read as
+# compiled from `base.in`, and its stamp (made from dev.in) as out of date. Fixed in
+# repo._targets, where source_args come from the vias: when the lock's own sibling
+# `.in` exists and its `-r` closure holds every source the notes give, the sibling
+# is the source, as pip-compile's X.in -> X.txt convention says.
+
+
+def test_a_custom_command_lock_of_an_in_that_only_includes_checks_after_lock(
+    make_repo: Callable[[Mapping[str, str]], Repo],
+) -> None:
+    table = '\n[tool.pinsync]\ncompile-args = ["--allow-unsafe"]\ncustom-compile-command = "make lock"\n'
+    repo = make_repo(
+        {"pyproject.toml": PIP_TOOLS_TABLE + table, "base.in": "flask\n", "dev.in": "-r base.in\n"}
+    )
+    repo.pinsync("lock")
+    repo.pinsync("check", "--offline")  # raises on exit 1: "older than its inputs (base.in)"
+    after = repo.snapshot()
+    assert "2 fresh" in repo.pinsync("lock").stdout
+    assert repo.snapshot() == after

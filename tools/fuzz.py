@@ -1,12 +1,13 @@
 """Run the property tests at length (`nox -s fuzz -- [--examples N] [--seed S]`).
 
-CI runs tests/test_invariants.py and tests/test_parsers_on_any_text.py with a few
-derandomized examples each. This runs the same properties with as many examples as
+CI runs tests/test_invariants.py, tests/test_invariants_equivalence.py and
+tests/test_parsers_on_any_text.py with a few derandomized examples each. This runs the same properties with as many examples as
 asked, drawn from a seed (printed, so that a failure can be replayed with --seed),
 and prints a table: property, examples run, failures, seconds.
 
 A counterexample is printed by Hypothesis as the falsifying example; it belongs in
-tests/test_fuzz_regressions.py as a plain test, beside its fix.
+tests/test_fuzz_regressions.py (tests/test_equivalence_regressions.py for the
+same-bytes properties) as a plain test, beside its fix.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REPO_PROPERTIES = "tests/test_invariants.py"
+REPO_PROPERTIES = ("tests/test_invariants.py", "tests/test_invariants_equivalence.py")
 PARSER_PROPERTIES = "tests/test_parsers_on_any_text.py"
 
 
@@ -133,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     parser_examples = args.parser_examples or 50 * args.examples
     files = {
-        "all": [REPO_PROPERTIES, PARSER_PROPERTIES],
-        "repos": [REPO_PROPERTIES],
+        "all": [*REPO_PROPERTIES, PARSER_PROPERTIES],
+        "repos": [*REPO_PROPERTIES],
         "parsers": [PARSER_PROPERTIES],
     }[args.only]
     with tempfile.TemporaryDirectory(prefix="pinsync-fuzz-") as tmp:

@@ -382,18 +382,59 @@ def lock_indexes(
 
 
 def refuse_sources_outside(
-    root: Path, path: PurePosixPath, options: Iterable[tuple[str, str | None, int]]
+    root: Path,
+    path: PurePosixPath,
+    options: Iterable[tuple[str, str | None, int]],
+    compiled: bool = False,
 ) -> None:
     """A source's own `--find-links ../wheels` is read by pip relative to the source's
-    directory: outside the root, it would bring what lies there into a lock."""
+    directory: outside the root, it would bring what lies there into a lock.
+
+    `compiled`: `path` is a lock (read by another with `-c`/`-r`), whose absolute
+    `--find-links` pip wrote where the lock was compiled, in another checkout (a
+    colleague's, CI's): the repository's own directory of that name, moved. Whether
+    pip may read it is decided when a compile is about to (refuse_other_checkouts).
+    """
     for name, value, line in options:
         if name == "--trusted-host" or name not in LOCK_INDEX_VARIABLES or not value:
+            continue
+        if compiled and _moved_checkout(name, value, root):
             continue
         if not _local_inside(value, root, path.parent):
             raise GraphError(
                 f"{path}:{line}: {name} {masked(value)}: outside the repository root; "
                 "pinsync reads nothing there"
             )
+
+
+def refuse_other_checkouts(
+    root: Path, path: PurePosixPath, options: Iterable[tuple[str, str | None, int]]
+) -> None:
+    """Before pip reads the lock at `path` (as a `-c`/`-r` of a compile): an absolute
+    `--find-links` of another checkout that exists on this machine (a second work
+    tree) would be read there. One that does not exist, pip skips."""
+    for name, value, line in options:
+        if not value or not _moved_checkout(name, value, root):
+            continue
+        if os.path.lexists(value):
+            raise GraphError(
+                f"{path}:{line}: {name} {masked(value)}: another checkout's directory, "
+                f"which pinsync does not read; relock {path} first, or run `lock --force`"
+            )
+
+
+def _moved_checkout(name: str, value: str, root: Path) -> bool:
+    """An absolute `--find-links` that pip wrote in another checkout: outside this
+    root, and ending in a directory that this repository has."""
+    if name != "--find-links" or not value.startswith("/") or _local_inside(value, root, PurePosixPath(".")):
+        return False
+    parts = PurePosixPath(value).parts[1:]
+    # The shortest ending that is a directory of the repository: `wheels`, then
+    # `vendor/wheels`, and so on.
+    return any(
+        not leaves_root(PurePosixPath(*parts[i:])) and (root / PurePosixPath(*parts[i:])).is_dir()
+        for i in range(len(parts) - 1, 0, -1)
+    )
 
 
 def _local_inside(value: str, root: Path, run_dir: PurePosixPath) -> bool:

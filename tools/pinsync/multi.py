@@ -39,7 +39,8 @@ def same_directory(
 
 
 def options(targets: Sequence[Target], texts: Mapping[PurePosixPath, str]) -> list[str]:
-    """The pip-compile-multi options the committed outputs show they were made with."""
+    """The pip-compile-multi options the committed outputs show they were made with,
+    and `--allow-unsafe` where compile-args asks for it."""
     argv: list[str] = []
     extensions = {t.output.suffix for t in targets}
     if extensions != {".txt"}:
@@ -51,7 +52,8 @@ def options(targets: Sequence[Target], texts: Mapping[PurePosixPath, str]) -> li
         lock = parse_lockfile(target.output, text)
         if any(e.hashes for e in lock.body.entries):
             argv.append(f"--generate-hashes={target.inputs[0].name}")
-        if any(n in UNSAFE for n in lock.pins()) and "--allow-unsafe" not in argv:
+        unsafe = "--allow-unsafe" in target.args or any(n in UNSAFE for n in lock.pins())
+        if unsafe and "--allow-unsafe" not in argv:
             argv.append("--allow-unsafe")
         if (
             any(o.name in ("--index-url", "-i") for o in lock.options)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal, NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -38,13 +38,14 @@ from .compiler import (
 )
 from .demands import check_sources, installed_pins
 from .discovery import join, leaves_root
-from .errors import CompileError, InterpreterNotFound, PinsyncError
+from .errors import CompileError, GraphError, InterpreterNotFound, PinsyncError
 from .graph import Target
 from .indexes import (
     LOCK_INDEX_VARIABLES,
     LockIndexes,
     index_urls,
     lock_indexes,
+    refuse_other_checkouts,
     refuse_passwords,
 )
 from .lockfile import (
@@ -139,6 +140,30 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
         if text is not None:
             out.append(parse_requirements(path, text))
     return out
+
+
+def _prepared(
+    stage: Stage, repo: Repo, target: Target, members: Sequence[Target] = ()
+) -> Path:
+    """The stage, ready for the compile of `target` (of a group's `members`, for a
+    joint one) to write its output.
+
+    Refused first: a compile whose `-c`/`-r` locks, as the stage holds them now,
+    point pip at another checkout's directory on this machine (see
+    indexes.refuse_other_checkouts). A lock this run recompiled first names the
+    repository's own path again.
+    """
+    for member in members or (target,):
+        for read in _closure(stage, repo, member):
+            if read.path == member.output or read.path not in repo.graph.targets:
+                continue
+            try:
+                refuse_other_checkouts(
+                    repo.root, read.path, ((o.name, o.value, o.line) for o in read.options)
+                )
+            except GraphError as exc:
+                raise CompileError(f"{target.output}: {exc}") from None
+    return stage.claim(target.output)
 
 
 def _indexes(repo: Repo, target: Target) -> tuple[str, ...]:
@@ -318,7 +343,7 @@ def _shortcut(
         stage.write(target.output, seed_text({**_pinned(stage, target.output), **start}))
         try:
             run = run_compile(
-                stage.claim(target.output),
+                _prepared(stage, repo, target),
                 target,
                 find_python(target.python),
                 timeout=repo.config.compile_timeout,
@@ -378,7 +403,7 @@ def resolve_group(
     stage.write_scratch(joint.output, seed_text(seed(current)))
     try:
         run_compile(
-            stage.claim(joint.output),
+            _prepared(stage, repo, joint, members),
             joint,
             find_python(joint.python),
             upgrade=request.upgrade,
@@ -408,7 +433,7 @@ def _explain_joint_failure(
         existing = stage.read(target.output)
         try:
             run_compile(
-                stage.claim(target.output),
+                _prepared(stage, repo, target),
                 target,
                 find_python(target.python),
                 upgrade=request.upgrade,
@@ -498,7 +523,7 @@ def compile_one(
             run = CompileRun(seconds)
         else:
             run = run_compile(
-                stage.claim(target.output),
+                _prepared(stage, repo, target),
                 target,
                 find_python(target.python),
                 upgrade=upgrade,
@@ -515,7 +540,7 @@ def compile_one(
     # pip makes a relative --find-links of a -c lock absolute, and pip-tools writes it
     # out: the path is the repository's, as in a plain run there, not the stage's,
     # which changes every run.
-    compiled = compiled.replace(f"{stage.path}{os.sep}", f"{repo.root}{os.sep}")
+    compiled = _options_once(compiled.replace(f"{stage.path}{os.sep}", f"{repo.root}{os.sep}"))
     new = strip_omitted(target.output, compiled, target.omit)
     if existing is not None and strip_stamp(existing) == new:
         written = existing
@@ -529,6 +554,23 @@ def compile_one(
     status: Status = "created" if existing is None else "updated"
     moved = pin_changes(old_pins, parse_lockfile(target.output, new).pins())
     return Outcome(target.output, status, len(moved), run.seconds, None, moved, others)
+
+
+def _options_once(text: str) -> str:
+    """`text` with each option line once. pip keeps one of each string it is given;
+    in the stage, a lock read as a constraint may name the repository's path
+    (written there before) beside the stage's, two strings until the stage's path is
+    replaced by the repository's, and then one line twice where a plain run has it
+    once."""
+    seen: set[str] = set()
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("--"):
+            if line in seen:
+                continue
+            seen.add(line)
+        out.append(line)
+    return "".join(out)
 
 
 def _pcm_fresh(stage: Stage, repo: Repo, target: Target) -> tuple[bool, str]:

@@ -418,7 +418,16 @@ def _targets(
             # The command behind a custom header, found where the repository keeps it.
             args = command_args
         if args is None and header is not None:
-            if header.custom:
+            if (
+                header.custom
+                and header.command == config.custom_compile_command
+                and _lock(root, output, lock_files).stamp is not None
+            ):
+                # pinsync wrote it, under the config's command and with the config's
+                # options, which are none: reading options back off the lock would
+                # make up some (`--no-emit-index-url` for a lock without index lines).
+                args = ()
+            elif header.custom:
                 args = inferred = infer_options(_lock(root, output, lock_files), header.tool)
             else:
                 # The header echoes what [tool.pip-tools] supplies; replaying it as well
@@ -480,8 +489,11 @@ def _targets(
                     (lock, f"not managed: pip-compile-multi wrote it, but {pcm_in} is gone")
                 )
                 continue
-            python = (configured.get(lock) or config).python or CURRENT
-            targets.append(Target(lock, (pcm_in,), (), python, None, "pip-compile-multi"))
+            python = config.python or CURRENT  # (a configured output is not pcm's)
+            # Of compile-args, pip-compile-multi takes --allow-unsafe: the one option
+            # its outputs do not show until an unsafe package is pinned.
+            args = tuple(a for a in config.compile_args or () if a == "--allow-unsafe")
+            targets.append(Target(lock, (pcm_in,), args, python, None, "pip-compile-multi"))
             claimed.add(pcm_in)
             continue
         if not header.source_args and not header.custom and header.tool == "pip-compile":
@@ -512,6 +524,17 @@ def _targets(
         else:
             run_dir = find_run_dir(lock, vias, None, vias, on_disk) if vias else None
             source_args = _sources_from_vias(root, run_dir, vias, parsed) if run_dir else ()
+            sibling = lock.with_suffix(".in")
+            given = {join(run_dir, s) for s in source_args} if run_dir is not None else set()
+            if (
+                given
+                and sibling in in_set
+                and sibling not in given
+                and given <= _included(root, sibling, parsed)
+            ):
+                # An .in that only `-r`s others is named by no `# via` note: the
+                # notes of `pip-compile X.in` then name what X.in includes.
+                run_dir, source_args = PurePosixPath("."), (sibling.as_posix(),)
         if (run_dir is None or not source_args) and header.custom:
             command = _command_for(lock, header, commands(), on_disk)
             if command is not None and command[1].sources:
@@ -798,6 +821,7 @@ def _parse_closure(
     root: Path, targets: list[Target], parsed: dict[PurePosixPath, ReqFile]
 ) -> dict[PurePosixPath, ReqFile]:
     closure: dict[PurePosixPath, ReqFile] = {}
+    outputs = {t.output for t in targets}
     todo = [p for t in targets for p in t.inputs]
     while todo:
         path = todo.pop()
@@ -810,7 +834,10 @@ def _parse_closure(
             from .indexes import refuse_sources_outside
 
             refuse_sources_outside(
-                root, path, ((o.name, o.value, o.line) for o in closure[path].options)
+                root,
+                path,
+                ((o.name, o.value, o.line) for o in closure[path].options),
+                compiled=path in outputs,
             )
         for inc in closure[path].includes:
             target = inc.target
@@ -822,3 +849,20 @@ def _parse_closure(
                 )
             todo.append(target)
     return closure
+
+
+def _included(
+    root: Path, path: PurePosixPath, parsed: dict[PurePosixPath, ReqFile]
+) -> set[PurePosixPath]:
+    """`path` and every file it includes with `-r`, transitively, inside the root."""
+    seen = {path}
+    todo = [path]
+    while todo:
+        for inc in _parse(root, todo.pop(), parsed).includes:
+            target = inc.target
+            if inc.kind != "-r" or target in seen or leaves_root(target):
+                continue
+            if (root / target).is_file():
+                seen.add(target)
+                todo.append(target)
+    return seen
