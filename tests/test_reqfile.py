@@ -9,7 +9,14 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from pinsync.errors import ParseError
-from pinsync.reqfile import Entry, Include, OptionLine, ReqFile, parse_requirements
+from pinsync.reqfile import (
+    Entry,
+    Include,
+    OptionLine,
+    ReqFile,
+    option_lines,
+    parse_requirements,
+)
 
 DEV_IN = PurePosixPath("requirements/dev.in")
 
@@ -495,3 +502,24 @@ def test_a_malformed_line_raises_parse_error_naming_file_line_and_text(
 def test_comment_and_blank_only_file_has_nothing_but_comments() -> None:
     parsed = parse_requirements(DEV_IN, "#\n# only notes\n\n   # indented\n")
     assert parsed == ReqFile(DEV_IN, comments=((2, "only notes"), (4, "indented")))
+
+
+# Texts whose option lines the scan must find exactly as the parser does: the fast
+# path (newlines only) and the line-by-line one (any other line break, or a `#` on a
+# line that a `\` would continue).
+OPTION_TEXTS = [
+    "--index-url https://i/simple\nflask==2.0 \\\n    --hash=sha256:ab\n",
+    "flask==2.0 \\\n    --hash=sha256:ab \\\n    --hash=sha256:cd\n--find-links wheels\n",
+    "flask==2.0 # note \\\n--find-links wheels\n",
+    "  --extra-index-url https://x/simple\n# --index-url https://commented/out\n",
+    "flask==2.0 \\\n    --hash=sha256:ab\n\\\n--no-index\n",
+    "  \\\n  \\\n--index-url https://i/simple\n",
+    "--index-url https://i/simple\r\nflask==2.0 \\\r\n    --hash=sha256:ab\r\n",
+    "-f wheels\n-r base.txt\n-e ./pkg\n--pre\n",
+]
+
+
+@pytest.mark.parametrize("text", OPTION_TEXTS)
+def test_a_locks_options_are_read_as_the_parser_reads_them(text: str) -> None:
+    path = PurePosixPath("r.txt")
+    assert option_lines(path, text) == parse_requirements(path, text).options

@@ -6,6 +6,7 @@ strings themselves are parsed by `packaging`, never by pip internals.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -256,6 +257,35 @@ def _flag_line(path: PurePosixPath, ll: LogicalLine) -> Include | OptionLine | E
     raise ParseError(path, ll.line, ll.text, "unknown option")
 
 
+# Where str.splitlines ends a line, besides "\n"; and a `#` on a line that ends in
+# `\`, whose continuation pip's comment rule may cut. Text with neither (every lock
+# pip-compile writes) has its logical lines told apart by the newlines alone.
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_COMMENT_CONTINUED = re.compile(r"#[^\n]*\\\n")
+# A line that starts with `-` (after blanks), or holds only a `\` (its logical
+# line starts on the next): at the start of the text, or after a newline that no
+# `\` escapes. (A literal first: the engine then jumps from newline to newline.)
+_FIRST_LINE_OPTION = re.compile(r"[^\S\n]*(?:-|\\\n)")
+_OPTION_START = re.compile(r"\n(?<!\\\n)[^\S\n]*(?:-|\\\n)")
+
+
+def _option_lines_fast(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
+    """option_lines for text of `\n` lines only: a regular expression finds the lines
+    that start an option, and only those are read as the parser reads them."""
+    out: list[OptionLine] = []
+    starts = [m.start() + 1 for m in _OPTION_START.finditer(text)]
+    if _FIRST_LINE_OPTION.match(text):
+        starts.insert(0, 0)
+    physical = text.splitlines() if starts else []
+    for start in starts:
+        ll, _ = _logical_line(physical, text.count("\n", 0, start))
+        if ll.text.startswith("-"):
+            read = _flag_line(path, ll)
+            if isinstance(read, OptionLine):
+                out.append(read)
+    return tuple(out)
+
+
 def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
     """`parse_requirements(path, text).options`, without parsing the requirements.
 
@@ -264,6 +294,8 @@ def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
     the parser's own: a line that starts with `-` after a `\\` is a continuation
     (a `--hash`), not an option, and a `#` ends a line where pip says it does.
     """
+    if _OTHER_BREAKS.search(text) is None and _COMMENT_CONTINUED.search(text) is None:
+        return _option_lines_fast(path, text)
     out: list[OptionLine] = []
     physical = text.splitlines()
     i, n = 0, len(physical)
@@ -272,7 +304,9 @@ def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
         if "#" in raw and raw.lstrip(" \t").startswith("#"):  # the parser's comment line
             i += 1
             continue
-        if raw.lstrip().startswith("-"):  # strip() as the parser's: any whitespace
+        # strip() as the parser's: any whitespace. A line of only `\` starts the
+        # logical line on the next.
+        if raw.lstrip().startswith("-") or raw.strip() == "\\":
             ll, i = _logical_line(physical, i)
             if ll.text.startswith("-"):
                 read = _flag_line(path, ll)
