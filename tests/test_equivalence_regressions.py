@@ -148,3 +148,39 @@ def test_a_lock_naming_a_second_work_tree_is_not_read_through(
     assert {p.name: p.read_bytes() for p in clone.path.glob("*.txt")} == before
     clone.pinsync("lock", "--force")
     assert str(first.path) not in clone.read("dev.txt") + clone.read("docs.txt")
+
+
+# Found by the final fuzz run (uv property): uv writes a `--find-links` once for each
+# place that names it (its table, and the `-r base.txt` it reads), and pinsync took
+# the repeat out as pip-tools would. Only pip-compile's locks are written once each.
+def test_a_uv_lock_keeps_the_find_links_uv_repeats(tmp_path: Path) -> None:
+    build_wheelhouse([Dist("alpha", "1.0")], tmp_path / "wheels")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.uv.pip]\nno-index = true\nfind-links = ["wheels"]\n'
+    )
+    (tmp_path / "base.in").write_text("alpha\n")
+    (tmp_path / "dev.in").write_text("-r base.txt\nalpha\n")
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "UV_PYTHON": sys.executable,
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+    }
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+    for name in ("base", "dev"):
+        subprocess.run(
+            [uv, "pip", "compile", "--quiet", "--emit-find-links", f"{name}.in", "-o", f"{name}.txt"],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+        )
+    written = (tmp_path / "dev.txt").read_text()
+    assert written.count("--find-links wheels\n") == 2  # what uv writes, repeat and all
+    subprocess.run(
+        [sys.executable, "-m", "pinsync", "lock", "--force"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(TOOLS)},
+        check=True,
+        capture_output=True,
+    )
+    assert strip_stamp((tmp_path / "dev.txt").read_text()) == written

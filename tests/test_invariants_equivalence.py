@@ -496,14 +496,11 @@ def test_lock_writes_what_a_plain_pip_compile_loop_writes(
     shutil.rmtree(sides.base)
 
 
-@fuzz_settings("repo", 8)
-@given(tree=uv_trees())
-def test_lock_of_uv_locks_writes_what_a_plain_uv_loop_writes(
+def relock_what_the_plain_tool_wrote(
     tree: Tree, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    count()
+    """The plain tool writes the locks; pinsync and the plain tool then relock copies."""
     sides = materialize(tree, tmp_path_factory)
-    # The user's uv loop wrote the locks pinsync adopts: it creates only pip-compile ones.
     if not plain_loop(sides.base / "template", tree, sides.cache("first")):
         event("the first loop failed: nothing to relock")
         shutil.rmtree(sides.base)
@@ -512,6 +509,16 @@ def test_lock_of_uv_locks_writes_what_a_plain_uv_loop_writes(
     shutil.copytree(sides.base / "template", sides.ours)
     relock_and_compare(sides, tree)
     shutil.rmtree(sides.base)
+
+
+@fuzz_settings("repo", 8)
+@given(tree=uv_trees())
+def test_lock_of_uv_locks_writes_what_a_plain_uv_loop_writes(
+    tree: Tree, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    count()
+    # The user's uv loop wrote the locks pinsync adopts: it creates only pip-compile ones.
+    relock_what_the_plain_tool_wrote(tree, tmp_path_factory)
 
 
 @fuzz_settings("repo", 4)
@@ -520,12 +527,4 @@ def test_lock_of_a_pcm_tree_writes_what_pip_compile_multi_writes(
     tree: Tree, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     count()
-    sides = materialize(tree, tmp_path_factory)
-    if not plain_loop(sides.base / "template", tree, sides.cache("first")):
-        event("the first loop failed: nothing to relock")
-        shutil.rmtree(sides.base)
-        return
-    shutil.copytree(sides.base / "template", sides.theirs)
-    shutil.copytree(sides.base / "template", sides.ours)
-    relock_and_compare(sides, tree)
-    shutil.rmtree(sides.base)
+    relock_what_the_plain_tool_wrote(tree, tmp_path_factory)

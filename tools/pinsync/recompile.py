@@ -540,7 +540,9 @@ def compile_one(
     # pip makes a relative --find-links of a -c lock absolute, and pip-tools writes it
     # out: the path is the repository's, as in a plain run there, not the stage's,
     # which changes every run.
-    compiled = _options_once(compiled.replace(f"{stage.path}{os.sep}", f"{repo.root}{os.sep}"))
+    compiled = compiled.replace(f"{stage.path}{os.sep}", f"{repo.root}{os.sep}")
+    if target.tool == "pip-compile":
+        compiled = _options_once(compiled)  # (uv writes what it is given, repeats too)
     new = strip_omitted(target.output, compiled, target.omit)
     if existing is not None and strip_stamp(existing) == new:
         written = existing
@@ -557,11 +559,11 @@ def compile_one(
 
 
 def _options_once(text: str) -> str:
-    """`text` with each option line once. pip keeps one of each string it is given;
-    in the stage, a lock read as a constraint may name the repository's path
-    (written there before) beside the stage's, two strings until the stage's path is
-    replaced by the repository's, and then one line twice where a plain run has it
-    once."""
+    """`text` with each option line once, as pip-tools' writer writes them.
+
+    In the stage, a lock read as a constraint may name the repository's path (written
+    there before) beside the stage's: two strings until the stage's path is replaced
+    by the repository's, and then one line twice where a plain run has it once."""
     seen: set[str] = set()
     out = []
     for line in text.splitlines(keepends=True):
