@@ -9,6 +9,7 @@ looking for new ones. Today none is open.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import pytest
 
 from bench.wheelhouse import Dist, build_wheelhouse
 from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held
+from pinsync import cli
 from pinsync.commands import nox_commands
 from pinsync.environments import nox_sessions, script_installs
 from pinsync.errors import PinsyncError
@@ -152,6 +154,25 @@ def test_ctrl_c_while_pinsync_starts_is_one_line(
     pythonpath = f"{shadow.parent}{os.pathsep}{TOOLS}"
     run = repo.pinsync("lock", env={"PYTHONPATH": pythonpath}, check=False)
     assert (run.returncode, run.stderr) == (130, "pinsync: interrupted; no file was changed\n")
+
+
+# Found by the final fuzz run (seed 2031, test_an_interrupted_lock_...): Ctrl-C after
+# the modules loaded but while cli.main built the command's parser (argparse asking
+# gettext for its titles) printed a traceback. cli.main now answers an interrupt
+# anywhere before the command runs with the one line. The parser is made to receive
+# the Ctrl-C here, as the signal did there.
+
+
+def test_ctrl_c_while_the_options_are_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_intermixed_args", interrupted)
+    assert cli.main(["lock", "--root", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "pinsync: interrupted; no file was changed\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 # Found by the CI profile of test_lock_then_check_on_generated_repositories: with

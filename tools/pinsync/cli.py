@@ -443,7 +443,16 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        # Ctrl-C before a command runs (while its options are read): nothing has been
+        # read or written yet. (A command's own interrupts are answered in _main.)
+        print("pinsync: interrupted; no file was changed", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv == ["--version"]:
         from . import __version__
 
