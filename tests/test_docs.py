@@ -179,7 +179,8 @@ def _session_options(session: str) -> set[str]:
 
 def _top_level_options() -> set[str]:
     """Options cli.main answers itself, before any command's parser (`--version`)."""
-    return set(re.findall(r"\"(--[a-z-]+)\"", inspect.getsource(cli.main)))
+    source = inspect.getsource(cli.main) + inspect.getsource(cli._main)
+    return set(re.findall(r"\"(--[a-z-]+)\"", source))
 
 
 def shown_options() -> list[tuple[Path, str, str, str]]:
