@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .graph import Target
 from .memo import Memo
 from .reqfile import (
+    OTHER_LINE_BREAKS,
     Entry,
     OptionLine,
     ReqFile,
@@ -442,10 +443,6 @@ def parse_stamp(text: str) -> Stamp | None:
     return None
 
 
-# Where str.splitlines ends a line, besides "\n".
-_LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-
-
 def strip_stamp(text: str) -> str:
     """The lock's text as pip-compile wrote it, without pinsync's stamp line."""
     at = text.find(STAMP_PREFIX)
@@ -455,7 +452,7 @@ def strip_stamp(text: str) -> str:
     if (
         (at == 0 or text[at - 1] == "\n")
         and STAMP_PREFIX not in text[end:]
-        and not _LINE_BREAKS.intersection(text[at : end - 1])
+        and OTHER_LINE_BREAKS.search(text, at, end - 1) is None
     ):
         # The one stamp line, as pinsync writes it: cut it out without splitting
         # the lock's every line (a check digests every lock).

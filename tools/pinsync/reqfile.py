@@ -260,7 +260,7 @@ def _flag_line(path: PurePosixPath, ll: LogicalLine) -> Include | OptionLine | E
 # Where str.splitlines ends a line, besides "\n"; and a `#` on a line that ends in
 # `\`, whose continuation pip's comment rule may cut. Text with neither (every lock
 # pip-compile writes) has its logical lines told apart by the newlines alone.
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+OTHER_LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _COMMENT_CONTINUED = re.compile(r"#[^\n]*\\\n")
 # A line that starts with `-` (after blanks), or holds only a `\` (its logical
 # line starts on the next): at the start of the text, or after a newline that no
@@ -279,11 +279,17 @@ def _option_lines_fast(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]
     physical = text.splitlines() if starts else []
     for start in starts:
         ll, _ = _logical_line(physical, text.count("\n", 0, start))
-        if ll.text.startswith("-"):
-            read = _flag_line(path, ll)
-            if isinstance(read, OptionLine):
-                out.append(read)
+        out.extend(_option_of(path, ll))
     return tuple(out)
+
+
+def _option_of(path: PurePosixPath, ll: LogicalLine) -> tuple[OptionLine, ...]:
+    """The option a logical line holds, as the parser reads it: none for a
+    requirement, an include or an editable."""
+    if not ll.text.startswith("-"):
+        return ()
+    read = _flag_line(path, ll)
+    return (read,) if isinstance(read, OptionLine) else ()
 
 
 def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
@@ -294,7 +300,7 @@ def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
     the parser's own: a line that starts with `-` after a `\\` is a continuation
     (a `--hash`), not an option, and a `#` ends a line where pip says it does.
     """
-    if _OTHER_BREAKS.search(text) is None and _COMMENT_CONTINUED.search(text) is None:
+    if OTHER_LINE_BREAKS.search(text) is None and _COMMENT_CONTINUED.search(text) is None:
         return _option_lines_fast(path, text)
     out: list[OptionLine] = []
     physical = text.splitlines()
@@ -308,10 +314,7 @@ def option_lines(path: PurePosixPath, text: str) -> tuple[OptionLine, ...]:
         # logical line on the next.
         if raw.lstrip().startswith("-") or raw.strip() == "\\":
             ll, i = _logical_line(physical, i)
-            if ll.text.startswith("-"):
-                read = _flag_line(path, ll)
-                if isinstance(read, OptionLine):
-                    out.append(read)
+            out.extend(_option_of(path, ll))
             continue
         # Not an option: step over this logical line, continuations and all. A `#`
         # anywhere in it leaves the joining to the parser's rule.
