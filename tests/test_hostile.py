@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held, wait_for_compile
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 SECRET = "topsecret-token==9.9.9"
@@ -239,6 +239,48 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
     assert tree_digest(repo.path) == before
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pinsync-stage")] == []
     assert _compile_processes_in(tmpdir) == []
+
+
+def _pip_temporaries_under(directory: Path) -> list[Path]:
+    return [p for p in directory.glob("**/pip-*") if p.parent.name != "site-packages"]
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
+def test_a_compile_killed_mid_resolution_leaves_nothing_in_tmpdir(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold: bool
+) -> None:
+    """A compile killed outright (the grace period after SIGINT ran out, the OOM killer)
+    cannot remove pip's temporaries: they are in a directory of pinsync's own, which goes."""
+    import time
+
+    if cold:
+        monkeypatch.setenv("PINSYNC_COLD_COMPILES", "1")
+    repo = make_repo({"a.in": "mlflow\nflask\nrequests\n"})
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
+    compile_pid = wait_for_compile(proc.pid)
+    seen: list[Path] = []
+    # Let the compile run in steps of a few ms until pip has made a temporary directory
+    # (however fast this machine resolves), then kill it while it holds one.
+    deadline = time.monotonic() + 60
+    try:
+        while not seen and time.monotonic() < deadline:
+            os.kill(compile_pid, signal.SIGSTOP)
+            seen = _pip_temporaries_under(tmpdir)
+            if not seen:
+                os.kill(compile_pid, signal.SIGCONT)
+                time.sleep(0.002)
+        os.kill(compile_pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pytest.fail("the compile ended before pip made a temporary directory")
+    _, err = proc.communicate(timeout=60)
+    assert seen, "pip made no temporary directory"
+    assert proc.returncode == 2, err
+    assert err == "pinsync: error: a.txt: the compile was killed before it finished\n"
+    assert not (repo.path / "a.txt").exists()
+    assert _pip_temporaries_under(tmpdir) == []
+    assert [p.name for p in tmpdir.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_runs_with_different_temp_dirs_take_turns(make_repo: MakeRepo, tmp_path: Path) -> None:

@@ -263,7 +263,37 @@ def run_compile(
     return CompileRun(time.perf_counter() - start)
 
 
+@contextlib.contextmanager
+def private_tmp(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with a TMPDIR of its own, removed once the compile has ended.
+
+    pip removes its temporaries (pip-resolve-*, pip-build-env-*) as it unwinds, but
+    not when an interrupt lands before it has registered them, nor when it is killed
+    after the grace period: what it leaves is then inside this directory, which goes.
+    """
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="pinsync-compile-")
+    try:
+        yield {**env, "TMPDIR": path}
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _run(
+    python: str,
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    tool: str,
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one compile, in a TMPDIR of its own."""
+    with private_tmp(env) as private:
+        return _run_in(python, argv, cwd, private, timeout, tool)
+
+
+def _run_in(
     python: str,
     argv: Sequence[str],
     cwd: Path,
@@ -300,6 +330,8 @@ def _run(
     finally:
         with _RUNNING_LOCK:
             _RUNNING.discard(proc)
+    if proc.returncode < 0:
+        raise Stopped  # killed by a signal: whatever it printed is not why
     return proc.returncode, stdout, stderr
 
 

@@ -77,7 +77,7 @@ def run_multi(
     timeout: float,
 ) -> None:
     """One pip-compile-multi run over the directory of `targets`, in the stage."""
-    from .compiler import sealed_env
+    from .compiler import private_tmp, sealed_env
     from .failures import explain_failure, redact
 
     directory = targets[0].output.parent
@@ -92,16 +92,17 @@ def run_multi(
         *options(targets, texts),
     ]
     try:
-        proc = subprocess.run(
-            argv,
-            # It writes every output of the directory.
-            cwd=stage.claim(*(w for w in stage.writable if w.parent == directory)),
-            env=sealed_env(_environ(), None),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        with private_tmp(sealed_env(_environ(), None)) as env:
+            proc = subprocess.run(
+                argv,
+                # It writes every output of the directory.
+                cwd=stage.claim(*(w for w in stage.writable if w.parent == directory)),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
     except subprocess.TimeoutExpired:
         raise CompileError(
             f"{directory}: pip-compile-multi ran longer than {timeout:.0f} s and was stopped"

@@ -71,6 +71,8 @@ for line in sys.stdin:
             os.chdir(req["cwd"])
             os.environ.clear()
             os.environ.update(req["env"])
+            import tempfile
+            tempfile.tempdir = None  # the compile's own TMPDIR, not one cached before the fork
             for fd, path, flags in (
                 (0, os.devnull, os.O_RDONLY),
                 (1, req["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
