@@ -10,8 +10,8 @@ import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
 from pinsync.align import alignment_groups
-from pinsync.compiler import CURRENT
 from pinsync.repo import load_repo
+from pinsync.toolchain import CURRENT
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 

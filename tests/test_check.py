@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from conftest import INCIDENT_SOURCES, PIP_TOOLS_TABLE, TOOLS, Repo
-from pinsync.compiler import CURRENT
 from pinsync.report import FixCommands
+from pinsync.toolchain import CURRENT
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 FINDING_KEYS = {"file", "line", "package", "kind", "severity", "message"}

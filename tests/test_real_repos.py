@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
-from pinsync.compiler import CURRENT, find_python, find_uv, sealed_env
+from pinsync.compiler import find_python, find_uv, sealed_env
 from pinsync.errors import InterpreterNotFound
+from pinsync.toolchain import CURRENT
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 

@@ -70,17 +70,23 @@ def _in_flight(args: argparse.Namespace) -> Iterator[InFlight | None]:
 def _credentials(repo: Repo) -> Iterator[None]:
     """Compiles authenticate with the credentials of `index-credentials-env`, if set,
     and run with the pip-tools and pip the repository pins for itself, if it does."""
-    from .compiler import TOOL_NOTES, network, using_tools
-    from .indexes import credentials_from_env, netrc_for
-    from .toolchains import repo_tools
+    from .toolchain import TOOL_NOTES, network, using_tools
 
-    found = credentials_from_env(repo.config.index_credentials_env, os.environ)
     config = repo.config
-    # Opt-in: a pinned pip-tools did not always write the locks it sits beside (a
-    # dev lock's pip-tools, a pip that pip-tools no longer runs on; see README).
-    pinned = repo_tools(repo.locks) if config.tools == "repository" else None
+    netrc: contextlib.AbstractContextManager[Path | None] = contextlib.nullcontext()
+    if config.index_credentials_env:
+        from .indexes import credentials_from_env, netrc_for
+
+        netrc = netrc_for(credentials_from_env(config.index_credentials_env, os.environ), os.environ)
+    pinned = None
+    if config.tools == "repository":
+        # Opt-in: a pinned pip-tools did not always write the locks it sits beside (a
+        # dev lock's pip-tools, a pip that pip-tools no longer runs on; see README).
+        from .toolchains import repo_tools
+
+        pinned = repo_tools(repo.locks)
     with (
-        netrc_for(found, os.environ) as path,
+        netrc as path,
         network(path, config.network_timeout, config.pypi_mirror),
         using_tools(
             pinned.pip_tools if pinned else None,

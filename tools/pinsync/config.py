@@ -10,7 +10,6 @@ from typing import Any, Literal, get_args
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from . import toml
 from .errors import ConfigError
 
 Severity = Literal["warning", "error"]
@@ -99,6 +98,8 @@ def load_config(root: Path) -> Config:
     path = root / "pyproject.toml"
     if not path.is_file():
         return Config()
+    from . import toml  # a parser's import, paid only where there is a pyproject.toml
+
     try:
         data = toml.loads(path.read_text(encoding="utf-8"))
     except toml.TOMLDecodeError as exc:

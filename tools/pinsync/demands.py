@@ -18,12 +18,12 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .compiler import CURRENT
 from .errors import PinsyncError
 from .graph import Target
 from .lockfile import UNSAFE, LockFile, via_annotations
 from .report import Finding, FixCommands, Kind
 from .reqfile import Entry, ReqFile, parse_requirements
+from .toolchain import CURRENT
 
 if TYPE_CHECKING:
     from .repo import Repo

@@ -17,7 +17,6 @@ from .demands import (
     satisfies,
 )
 from .discovery import within
-from .environments import Place, Step
 from .errors import PinsyncError
 from .images import declared_contexts, installed_locks
 from .repo import Repo
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     # Imported where used: the common case, a stamped repository in sync, needs
     # no Dockerfile parser, and CI pays its import per run.
     from .dockerfile import Dockerfile, RequirementInstall
-    from .environments import Environment
+    from .environments import Environment, Place, Step
 
 
 # --- Dockerfiles ----------------------------------------------------------------
@@ -51,6 +50,8 @@ def check_dockerfile(
     A pin is compared with the locks its own image installs; with none, with the
     locks inside its build `context` (the whole repository when None).
     """
+    from .environments import Step
+
     file = df.path.as_posix()
     candidates = sorted(locks)
     by_stage = {s.index: installed_locks(df, s.index, candidates, resolved) for s in df.stages}
@@ -234,7 +235,7 @@ def check_environments(
 
 
 # The installs of an image stage: by Dockerfile and `target` (None: the last stage).
-StageInstalls = Callable[[PurePosixPath, "str | None"], list[Step]]
+StageInstalls = Callable[[PurePosixPath, "str | None"], "list[Step]"]
 
 
 def _stage_installs(
@@ -244,6 +245,8 @@ def _stage_installs(
 ) -> StageInstalls:
     """What a compose service's image installs before its command runs, read only
     where some service is built from a Dockerfile of the repository."""
+    from .environments import Step
+
     if not any(e.image for e in repo.environments):
         return lambda path, target: []
     candidates = sorted(_requirement_files(repo, lock_pins))
@@ -269,6 +272,8 @@ def _stage_installs(
 
 
 def _steps_of(env: Environment, in_image: StageInstalls) -> list[Step]:
+    from .environments import Step
+
     # A finding sits where its install is written: maybe a script the environment runs.
     image = in_image(*env.image) if env.image else []
     return image + [
@@ -343,6 +348,8 @@ def environment_model(repo: Repo) -> list[Place]:
     """Every environment that installs a requirement file: image stages (with what
     they inherit through FROM), then CI jobs, tox environments, nox sessions,
     Makefile targets and scripts, each with its installs in order."""
+    from .environments import Place, Step
+
     places: list[Place] = []
     images = repo.dockerfiles()
     lock_pins = {path: lock.pins() for path, lock in repo.locks.items()}

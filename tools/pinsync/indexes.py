@@ -19,6 +19,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from .discovery import join, leaves_root, resolves_inside
 from .errors import ConfigError, GraphError
+from .toolchain import NETWORK_TIMEOUT
 
 if TYPE_CHECKING:
     import ssl
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
 # urllib.request, ssl, netrc and subprocess are imported where an index is asked or
 # a netrc file written: every command imports this module, few of them need those.
 
-# Bounds on what one index may cost a compile: pip's defaults (15 s, 5 retries per
-# request) let an index that never answers hold a run for many minutes.
-NETWORK_TIMEOUT = 15
-NETWORK_RETRIES = 2
 
 _INDEX_OPTIONS = ("--index-url", "-i", "--extra-index-url")
 

@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 from packaging.utils import NormalizedName
 
 from .align import AlignGroup, widen
-from .compiler import CURRENT, toolchain
 from .demands import (
     FIX_LOCK,
     check_sources,
@@ -33,6 +32,7 @@ from .progress import InFlight
 from .repo import Repo
 from .report import FIX, Finding, Kind
 from .reqfile import Entry, ReqFile
+from .toolchain import CURRENT, toolchain
 
 # --- the stamp ----------------------------------------------------------------
 

@@ -31,10 +31,8 @@ from .compiler import (
     CompileRun,
     find_python,
     find_uv,
-    mirror,
     run_compile,
     stop_compiles,
-    toolchain,
 )
 from .demands import check_sources, installed_pins
 from .discovery import join, leaves_root
@@ -66,6 +64,7 @@ from .progress import InFlight
 from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
+from .toolchain import mirror, toolchain
 
 # "restamped": the same pins and text, only the stamp line rewritten.
 # "kept": compiled elsewhere in a way pinsync can only guess (Target.guess), and it

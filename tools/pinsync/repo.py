@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from .compiler import CURRENT
 from .config import Config, load_config
 from .discovery import (
     REAL_DIRS,
     SiteKind,
     dockerfile_paths,
+    is_compose_file,
     join,
     leaves_root,
     list_files,
@@ -41,6 +41,7 @@ from .lockfile import (
     via_annotations,
 )
 from .reqfile import ReqFile, parse_requirements
+from .toolchain import CURRENT
 
 if TYPE_CHECKING:
     from .commands import CompileCommand
@@ -99,7 +100,9 @@ class Repo:
         """Every environment outside Dockerfiles that installs requirement files: CI
         jobs (GitHub, GitLab), tox environments, nox sessions, Makefile targets and
         shell scripts, a line that runs a script of the repository following it."""
-        from .discovery import is_compose_file
+        kinds = {p: k for p in self.files if (k := _environment_kind(p)) is not None}
+        if not kinds:
+            return []  # nothing to read: not even the readers' import is paid
         from .environments import (
             Environment,
             compose_services,
@@ -111,35 +114,28 @@ class Repo:
             tox_environments,
         )
 
+        readers = {
+            "github": github_jobs,
+            "gitlab": gitlab_jobs,
+            "tox": tox_environments,
+            "nox": nox_sessions,
+            "make": make_targets,
+            "compose": compose_services,
+        }
         found: list[Environment] = []
         scripts = {}
-        for path in self.files:
-            if path.suffix in (".sh", ".bash") and not matches(path, self.config.exclude):
+        for path, kind in kinds.items():
+            if kind == "script" and not matches(path, self.config.exclude):
                 try:
                     scripts[path] = script_installs(path, self.read(path))
                 except PinsyncError:
                     continue
         found.extend(Environment(p.as_posix(), p, tuple(i)) for p, i in scripts.items())
-        for path in self.files:
-            name = path.name
-            if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
-                reader = github_jobs
-            elif name == ".gitlab-ci.yml":
-                reader = gitlab_jobs
-            elif name == "tox.ini":
-                reader = tox_environments
-            elif name == "noxfile.py":
-                reader = nox_sessions
-            elif name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
-                reader = make_targets
-            elif is_compose_file(path):
-                reader = compose_services
-            else:
-                continue
-            if matches(path, self.config.exclude):
+        for path, kind in kinds.items():
+            if kind == "script" or matches(path, self.config.exclude):
                 continue
             try:
-                found.extend(reader(path, self.read(path), scripts))
+                found.extend(readers[kind](path, self.read(path), scripts))
             except PinsyncError:
                 continue
         return [replace(e, installs=tuple(self._projects_read(e.installs))) for e in found]
@@ -184,8 +180,6 @@ class Repo:
         """Commands that behave like `pip install`: the config's `pip-wrappers`, and the
         scripts of the repository that hand their arguments to it (warehouse's
         `bin/docker/pip-install`, copied onto the image's PATH and run by name)."""
-        from .environments import forwards_to_pip
-
         found = dict.fromkeys(self.config.pip_wrappers)
         for path in self.files:
             if path.suffix not in ("", ".sh", ".bash") or path.name in found:
@@ -202,9 +196,31 @@ class Repo:
                 text = self.read(path)
             except (OSError, PinsyncError):
                 continue
+            from .environments import forwards_to_pip  # a script: its reader is needed
+
             if forwards_to_pip(text):
                 found[path.name] = None
         return tuple(found)
+
+
+def _environment_kind(path: PurePosixPath) -> str | None:
+    """Which reader of environments.py reads `path`, if any: `script` for a shell script."""
+    name = path.name
+    if path.suffix in (".sh", ".bash"):
+        return "script"
+    if path.parent.as_posix() == ".github/workflows" and name.endswith((".yml", ".yaml")):
+        return "github"
+    if name == ".gitlab-ci.yml":
+        return "gitlab"
+    if name == "tox.ini":
+        return "tox"
+    if name == "noxfile.py":
+        return "nox"
+    if name in ("Makefile", "makefile", "GNUmakefile") or name.endswith(".mk"):
+        return "make"
+    if is_compose_file(path):
+        return "compose"
+    return None
 
 
 def inside(root: Path, path: PurePosixPath) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -94,6 +93,8 @@ def unified_diff(change: Change) -> str:
     old = (change.old or b"").decode("utf-8", "replace").splitlines(keepends=True)
     new = change.new.decode("utf-8", "replace").splitlines(keepends=True)
     name = change.path.as_posix()
+    import difflib  # only where a diff is shown
+
     lines = difflib.unified_diff(old, new, f"a/{name}", f"b/{name}")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

@@ -122,18 +122,27 @@ class ForkServer:
         self.lock = threading.Lock()
         self.files = Path(tempfile.mkdtemp(prefix="pinsync-compiles-"))
         self.count = 0
-        self.proc = subprocess.Popen(
-            [python, "-c", _SERVER, "pinsync-piptools-server"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=dict(env),
-            cwd="/",
-            text=True,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-c", _SERVER, "pinsync-piptools-server"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=dict(env),
+                cwd="/",
+                text=True,
+                start_new_session=True,
+            )
+        except BaseException:
+            shutil.rmtree(self.files, ignore_errors=True)
+            raise
         assert self.proc.stdout is not None
-        if self.proc.stdout.readline() != "ready\n":
+        try:
+            ready = self.proc.stdout.readline() == "ready\n"
+        except BaseException:  # Ctrl-C while it starts: nobody else knows of it yet
+            self.close()
+            raise
+        if not ready:
             self.close()
             raise OSError(f"{python} cannot import pip-tools")
 
