@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.wheelhouse import Dist, build_wheelhouse
-from pinsync.compiler import sealed_env
+from pinsync.toolchain import sealed_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tools"

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from pinsync.compiler import sealed_env
 from pinsync.failures import explain_failure, redact
+from pinsync.toolchain import sealed_env
 
 
 @pytest.mark.parametrize(

@@ -88,14 +88,16 @@ def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
     tmpdir.mkdir()
     proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
     deadline = time.monotonic() + 60
-    while not any(p.name.startswith("pip-") for p in tmpdir.iterdir()):
+    # (Since then each compile has a TMPDIR of its own inside this one.)
+    while not any(tmpdir.glob("**/pip-*")):
         assert time.monotonic() < deadline and proc.poll() is None, "no compile started"
     with compile_held(proc.pid):  # pip has made its temporaries, and is held there
         os.kill(proc.pid, signal.SIGTERM)  # CI cancelling the job
         time.sleep(0.5)  # pinsync stops its compiles while this one is still held
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("pip-")] == []
+    assert list(tmpdir.glob("**/pip-*")) == []
+    assert [p.name for p in tmpdir.iterdir() if not p.name.endswith(".lock")] == []
 
 
 # Fixed: environments.installs_in splits every shell line with shlex.split, which builds

@@ -31,9 +31,9 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from conftest import Repo
-from pinsync.compiler import find_uv, sealed_env
 from pinsync.indexes import index_urls, masked
 from pinsync.lockfile import strip_mirror, strip_stamp
+from pinsync.toolchain import find_uv, sealed_env
 
 PASSWORD = "s3cret-t0ken-XYZ"
 ASK_FOR_CREDENTIALS = (

@@ -53,7 +53,7 @@ from hypothesis import strategies as st
 from bench.wheelhouse import Dist, build_wheelhouse
 from conftest import PIP_TOOLS_TABLE, TOOLS
 from fuzz_profile import count, fuzz_settings
-from pinsync.compiler import sealed_env
+from pinsync.toolchain import sealed_env
 
 NAMES = ("alpha", "beta", "gamma", "delta", "eps")
 # Only the files outside the root name it: a lock that pins it read one of them.

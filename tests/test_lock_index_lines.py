@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 
 from bench.wheelhouse import Dist, build_wheelhouse
 from conftest import PIP_TOOLS_TABLE, Repo
-from pinsync.compiler import sealed_env
 from pinsync.lockfile import strip_stamp
+from pinsync.toolchain import sealed_env
 from test_indexes import PASSWORD, PrivateIndex, pypiserver, write_netrc
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]

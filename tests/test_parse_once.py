@@ -29,9 +29,9 @@ from bench.suite import Shape, run_steps, synthetic_dists, uv_steps, write_synth
 from bench.wheelhouse import build_wheelhouse
 from conftest import Repo
 from pinsync.cli import main
-from pinsync.compiler import sealed_env
 from pinsync.lockfile import DIGESTS, LOCKS, OUTPUT_DIGESTS
 from pinsync.reqfile import PARSED
+from pinsync.toolchain import sealed_env
 
 FILES = 300
 

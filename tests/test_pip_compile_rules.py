@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
-from pinsync.compiler import sealed_env
+from pinsync.toolchain import sealed_env
 from test_real_repos import check, kinds, lock_changes_nothing, uv_compile
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
-from pinsync.compiler import find_python, find_uv, sealed_env
+from pinsync.compiler import find_python
 from pinsync.errors import InterpreterNotFound
-from pinsync.toolchain import CURRENT
+from pinsync.toolchain import CURRENT, find_uv, sealed_env
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 

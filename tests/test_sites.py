@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from conftest import PIP_TOOLS_TABLE, Repo
-from pinsync.compiler import find_uv, sealed_env
 from pinsync.discovery import SiteKind, site_kind
 from pinsync.sites import find_sites
+from pinsync.toolchain import find_uv, sealed_env
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 

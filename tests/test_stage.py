@@ -85,3 +85,79 @@ def test_a_path_in_a_linked_directory_cannot_be_claimed(
         assert (stage.path / "requirements").is_symlink()
         with pytest.raises(PinsyncError, match="not staged for writing"):
             stage.claim(P(rel))
+
+
+# --- files linked on demand ---------------------------------------------------------
+# Steps on a stage whose requirement files are linked only when a compile reads them,
+# and what each file of the stage is afterwards: "link", "copy" or "absent".
+ON_DEMAND = {
+    P("requirements/a.txt"),
+    P("requirements/b.txt"),
+    P("requirements/a.in"),
+}
+STEPS_ON_DEMAND = [
+    pytest.param(
+        [],
+        {"requirements/a.txt": "absent", "requirements/a.in": "absent", "README": "link"},
+        id="built: only what no compile names is linked",
+    ),
+    pytest.param(
+        [("need", "requirements/a.in")],
+        {"requirements/a.in": "link", "requirements/b.txt": "absent"},
+        id="need links it",
+    ),
+    pytest.param(
+        [("claim", "requirements/a.txt")],
+        {"requirements/a.txt": "copy", "requirements/a.in": "absent"},
+        id="claim copies the repository's bytes",
+    ),
+    pytest.param(
+        [("need", "requirements/a.txt"), ("claim", "requirements/a.txt")],
+        {"requirements/a.txt": "copy"},
+        id="a needed lock claimed later is a copy",
+    ),
+    pytest.param(
+        [("need_all", "")],
+        {"requirements/a.txt": "link", "requirements/b.txt": "link", "requirements/a.in": "link"},
+        id="need_all links every file",
+    ),
+]
+
+
+def _state(path: Path) -> str:
+    if path.is_symlink():
+        return "link"
+    return "copy" if path.exists() else "absent"
+
+
+@pytest.mark.parametrize(("steps", "expected"), STEPS_ON_DEMAND)
+def test_files_linked_on_demand(
+    repo_with_two_locks: Path, steps: list[tuple[str, str]], expected: dict[str, str]
+) -> None:
+    root = repo_with_two_locks
+    before = _repo_files(root)
+    with Stage(root, [P(r) for r in LOCKS], on_demand=ON_DEMAND) as stage:
+        for step, rel in steps:
+            if step == "need":
+                stage.need(P(rel))
+            elif step == "claim":
+                stage.claim(P(rel))
+            else:
+                stage.need_all()
+        assert {rel: _state(stage.path / rel) for rel in expected} == expected
+        # Whatever is linked or not, reads see the repository's bytes...
+        assert {r: stage.read(P(r)) for r in LOCKS} == LOCKS
+        assert stage.read(P("requirements/a.in")) == "a\n"
+        # ...and an untouched file is no change.
+        assert stage.changes() == ()
+    assert _repo_files(root) == before
+
+
+def test_a_lock_claimed_unlinked_is_written_as_a_change(repo_with_two_locks: Path) -> None:
+    with Stage(repo_with_two_locks, [P(r) for r in LOCKS], on_demand=ON_DEMAND) as stage:
+        (stage.claim(P("requirements/b.txt")) / "requirements/b.txt").write_text("b==2\n")
+        assert stage.read(P("requirements/b.txt")) == "b==2\n"
+        changes = stage.changes()
+    assert [(str(c.path), c.old, c.new) for c in changes] == [
+        ("requirements/b.txt", b"b==1\n", b"b==2\n")
+    ]

@@ -33,11 +33,10 @@ from typing import Literal
 
 from bench.wheelhouse import Dist, build_wheelhouse
 from pinsync.cli import add_jobs_option
-from pinsync.compiler import find_uv, sealed_env
 from pinsync.errors import PinsyncError
 from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
-from pinsync.toolchain import pip_tools_version
+from pinsync.toolchain import find_uv, pip_tools_version, sealed_env
 
 TOOLS = Path(__file__).resolve().parent.parent
 Goal = Literal["faster", "within"]

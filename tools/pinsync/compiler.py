@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,69 +25,17 @@ from .toolchain import (
     _MIRROR,
     _NETRC,
     _TIMEOUT,
-    _UV,
     CURRENT,
-    NETWORK_RETRIES,
     TOOL_NOTES,
     _dist_version,
     compile_tools,
+    find_uv,
+    output_of,
     pip_tools_version,
+    sealed_env,
 )
-from .workers import Stopped, TimedOut, run_warm
+from .workers import Stopped, TimedOut, prestart, run_warm
 from .workers import stop as stop_warm
-
-# The user's pip configuration must neither change a resolution nor leak into a
-# lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull. uv reads
-# its own UV_* variables and user/system uv.toml files, sealed the same way.
-_DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
-_DROPPED = {"CUSTOM_COMPILE_COMMAND"}
-# Except the machine's trust and credential settings: which certificate authority
-# and keyring to use decides whether a company index answers, never what resolves.
-_KEPT = {
-    "PIP_CERT",
-    "PIP_CLIENT_CERT",
-    "PIP_KEYRING_PROVIDER",
-    "UV_KEYRING_PROVIDER",
-    "UV_NATIVE_TLS",
-}
-
-
-def sealed_env(
-    base: Mapping[str, str], custom_command: str | None, tool: str = "pip-compile"
-) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in base.items()
-        if k in _KEPT or not (k.startswith(_DROPPED_PREFIXES) or k in _DROPPED)
-    }
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    # An index that never answers fails the compile in bounded time, not pip's minutes.
-    env["PIP_TIMEOUT"] = env["UV_HTTP_TIMEOUT"] = f"{_TIMEOUT[-1]:g}"
-    env["PIP_RETRIES"] = env["UV_HTTP_RETRIES"] = str(NETWORK_RETRIES)
-    if _NETRC:
-        env["NETRC"] = _NETRC[-1]  # credentials from index-credentials-env (see indexes)
-    if _MIRROR[-1]:
-        # The lowest-priority way to name an index: a repository's own index-url (in
-        # [tool.pip-tools], an .in line or compile-args) still wins over the mirror.
-        env["PIP_INDEX_URL"] = env["UV_DEFAULT_INDEX"] = _MIRROR[-1]
-    if tool == "uv":
-        # uv looks for uv.toml under $XDG_CONFIG_HOME/uv and $XDG_CONFIG_DIRS/uv (and
-        # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
-        env["XDG_CONFIG_HOME"] = env["XDG_CONFIG_DIRS"] = os.devnull
-        env["UV_NO_PROGRESS"] = "1"
-        # uv reads neither of pip's variables; the user set them for "my index", so
-        # they hold for uv locks too: its own keyring provider, and its CA bundle.
-        if env.get("PIP_KEYRING_PROVIDER") == "subprocess":
-            env.setdefault("UV_KEYRING_PROVIDER", "subprocess")
-        if "PIP_CERT" in env:
-            env.setdefault("SSL_CERT_FILE", env["PIP_CERT"])
-        if custom_command:
-            env["UV_CUSTOM_COMPILE_COMMAND"] = custom_command
-    elif custom_command:
-        env["CUSTOM_COMPILE_COMMAND"] = custom_command
-    return env
 
 
 def compile_argv(
@@ -148,6 +96,34 @@ def stop_compiles() -> None:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGTERM)
+
+
+def warm_up(target: Target, python: str) -> None:
+    """Have the compile server of `python` start now, if `target` will use one: it
+    starts while the caller stages the compile, rather than after."""
+    if target.tool == "pip-compile":
+        prestart(python, sealed_env(os.environ, None))
+
+
+def warm_up_early(targets: Iterable[Target]) -> None:
+    """Start the compile server of this interpreter as a run that may compile begins,
+    on a spare CPU: by the time the run has found a stale lock (after checking the
+    freshness of hundreds), the server has imported pip-tools, and the compile is
+    warm. Only for this interpreter and our own tools, which cost nothing to find
+    (another Python may need a venv made); a run that compiles nothing kills it."""
+    if _cpus() < 2 or compile_tools() != (
+        pip_tools_version(),
+        _dist_version("pip"),
+    ):
+        return
+    if any(t.tool == "pip-compile" and t.python == CURRENT for t in targets):
+        prestart(sys.executable, sealed_env(os.environ, None))
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))  # what this process may use (a CI quota)
+    return os.cpu_count() or 1
 
 
 def run_compile(
@@ -273,72 +249,6 @@ def _run_in(
     return proc.returncode, stdout, stderr
 
 
-def find_uv() -> str:
-    """The uv binary: the repository's own uv where it pins one (and it can be had),
-    else the one installed beside pinsync (tools.txt pins it), else PATH."""
-    if _UV and _UV[-1] not in _FAILED_TOOLS:
-        found = _repo_uv(_UV[-1])
-        if found is not None:
-            return found
-    return _our_uv()
-
-
-@cache
-def _repo_uv(version: str) -> str | None:
-    """uv `version` in a cached venv, installed sealed; None (and a note) where it
-    cannot be had, so that the compile falls back to ours."""
-    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    venv = cache_root / "pinsync" / f"uv{version}"
-    binary = venv / "bin" / "uv"
-    probe = [str(binary), "--version"]
-    if not (binary.exists() and (_output(probe) or "").split()[1:2] == [version]):
-        shutil.rmtree(venv, ignore_errors=True)
-        for step in (
-            [sys.executable, "-m", "venv", str(venv)],
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"uv=={version}"],
-            probe,
-        ):
-            proc = subprocess.run(
-                step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
-            )
-            if proc.returncode != 0:
-                shutil.rmtree(venv, ignore_errors=True)
-                _FAILED_TOOLS.add(version)
-                TOOL_NOTES.append(
-                    f"could not set up the repository's uv {version} "
-                    f"({explain_failure(proc.stderr)}); falling back to pinsync's "
-                    f"{_dist_version('uv') or 'uv'}"
-                )
-                return None
-    TOOL_NOTES.append(f"compiled with the repository's uv {version}")
-    return str(binary)
-
-
-@cache
-def _our_uv() -> str:
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        pass
-    found = shutil.which("uv")
-    if found is None:
-        raise InterpreterNotFound(
-            "this lock was written by uv, and uv is not installed beside pinsync; "
-            "install it (pip install uv) or run pinsync through nox"
-        )
-    return found
-
-
-@cache
-def uv_version() -> str:
-    if _UV and _UV[-1] not in _FAILED_TOOLS:
-        return _UV[-1]
-    out = _output([find_uv(), "--version"]) or "uv unknown"
-    return out.split()[1] if len(out.split()) > 1 else out
-
-
 def _candidates(version: str) -> list[str]:
     """Interpreters that may be Python `version`: PATH, pyenv's versions, uv's managed ones."""
     found: list[str] = []
@@ -384,7 +294,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
         exe: str | None = sys.executable
     else:
         probe = "import sys; print('%d.%d' % sys.version_info[:2])"
-        exe = next((c for c in _candidates(version) if _output([c, "-c", probe]) == version), None)
+        exe = next((c for c in _candidates(version) if output_of([c, "-c", probe]) == version), None)
     if exe is None:
         raise InterpreterNotFound(
             f"Python {version} is needed (the lock's header or the config names it) but it is "
@@ -400,7 +310,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
     if not ours:
         # Said once a run: which tools wrote the locks is part of their provenance.
         TOOL_NOTES.append(used)
-    if Path(python).exists() and _output([python, "-m", "piptools", "--help"]) is not None:
+    if Path(python).exists() and output_of([python, "-m", "piptools", "--help"]) is not None:
         return python
     shutil.rmtree(venv, ignore_errors=True)
     if ours and _link_our_tools(exe, venv, python):
@@ -454,18 +364,10 @@ def _link_our_tools(exe: str, venv: Path, python: str) -> bool:
     )
     if proc.returncode != 0:
         return False
-    site = _output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    site = output_of([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
     if site is None:
         return False
     ours = {sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("site-packages"))}
     Path(site, "_pinsync_tools.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
     probe = "import piptools.scripts.compile, pip; print(pip.__version__)"
-    return _output([python, "-c", probe]) == _dist_version("pip")
-
-
-def _output(argv: list[str]) -> str | None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    return output_of([python, "-c", probe]) == _dist_version("pip")

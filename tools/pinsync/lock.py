@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from .align import alignment_groups, widen
 from .errors import PinsyncError
 from .progress import InFlight
-from .recompile import LockRequest, Outcome, Progress, compile_targets
+from .recompile import LockRequest, Outcome, Progress, compile_targets, linked_on_demand
 from .repo import Repo
 from .stage import Change, Stage, commit
 
@@ -57,7 +57,8 @@ def run_lock(
     start = time.perf_counter()
     groups = alignment_groups(repo)
     selected = widen(repo.graph, select(repo, request.files, cwd), groups)
-    with Stage(repo.root, selected, {p: lock.text for p, lock in repo.locks.items()}) as stage:
+    known = {p: lock.text for p, lock in repo.locks.items()}
+    with Stage(repo.root, selected, known, linked_on_demand(repo)) as stage:
         outcomes = compile_targets(stage, repo, selected, request, progress, groups, in_flight)
         changes = stage.changes()
         if not request.dry_run:

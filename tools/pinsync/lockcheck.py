@@ -320,10 +320,10 @@ def reresolve(
     with the repository's locks."""
     findings: list[Finding] = []
     selected = widen(repo.graph, (t.output for t in targets), groups)
-    from .recompile import LockRequest, compile_targets
+    from .recompile import LockRequest, compile_targets, linked_on_demand
     from .stage import Stage
 
-    with Stage(repo.root, selected) as stage:
+    with Stage(repo.root, selected, on_demand=linked_on_demand(repo)) as stage:
         request = LockRequest(force=True, keep_going=True)
         outcomes = compile_targets(
             stage, repo, selected, request, lambda _: None, groups, in_flight

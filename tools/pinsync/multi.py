@@ -77,8 +77,9 @@ def run_multi(
     timeout: float,
 ) -> None:
     """One pip-compile-multi run over the directory of `targets`, in the stage."""
-    from .compiler import private_tmp, sealed_env
+    from .compiler import private_tmp
     from .failures import explain_failure, redact
+    from .toolchain import sealed_env
 
     directory = targets[0].output.parent
     texts = {t.output: text for t in targets if (text := stage.read(t.output)) is not None}
@@ -91,6 +92,7 @@ def run_multi(
         *(f"--upgrade-package={p}" for p in upgrade_packages),
         *options(targets, texts),
     ]
+    stage.need_all()  # it reads every source of the directory
     try:
         with private_tmp(sealed_env(_environ(), None)) as env:
             proc = subprocess.run(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,9 +30,10 @@ from .align import (
 from .compiler import (
     CompileRun,
     find_python,
-    find_uv,
     run_compile,
     stop_compiles,
+    warm_up,
+    warm_up_early,
 )
 from .demands import check_sources, installed_pins
 from .discovery import join, leaves_root
@@ -64,7 +65,7 @@ from .progress import InFlight
 from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
-from .toolchain import mirror, toolchain
+from .toolchain import find_uv, mirror, toolchain
 
 # "restamped": the same pins and text, only the stamp line rewritten.
 # "kept": compiled elsewhere in a way pinsync can only guess (Target.guess), and it
@@ -141,6 +142,24 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
     return out
 
 
+def linked_on_demand(repo: Repo) -> frozenset[PurePosixPath]:
+    """The files a stage links only for a compile that reads them (see `_prepared`):
+    what the include graph knows a compile reads, and the locks."""
+    return frozenset(
+        {p for reads in repo.graph.closure.values() for p in reads} | repo.graph.targets.keys()
+    )
+
+
+def _reads(stage: Stage, repo: Repo, target: Target) -> Iterator[PurePosixPath]:
+    """What the compile of `target` may read of the files linked on demand: its
+    sources' include closure, and any file its options name (`-c base.txt` in
+    compile-args; generously, by name)."""
+    yield from repo.graph.closure[target.output]
+    words = " ".join(target.args)
+    if words:
+        yield from (p for p in stage.on_demand if p.name in words)
+
+
 def _prepared(
     stage: Stage, repo: Repo, target: Target, members: Sequence[Target] = ()
 ) -> Path:
@@ -162,6 +181,7 @@ def _prepared(
                 )
             except GraphError as exc:
                 raise CompileError(f"{target.output}: {exc}") from None
+        stage.need(*_reads(stage, repo, member))
     return stage.claim(target.output)
 
 
@@ -521,10 +541,12 @@ def compile_one(
             stage.write(target.output, text)
             run = CompileRun(seconds)
         else:
+            python = find_python(target.python)
+            warm_up(target, python)
             run = run_compile(
                 _prepared(stage, repo, target),
                 target,
-                find_python(target.python),
+                python,
                 upgrade=upgrade,
                 upgrade_packages=upgrade_packages,
                 timeout=repo.config.compile_timeout,
@@ -658,6 +680,7 @@ def compile_targets(
     are compiled from the group's joint resolution, which the first of them runs.
     """
     upgrades = upgrade_names(request.upgrade_packages)  # a bad argument fails before anything
+    warm_up_early(repo.graph.targets[o] for o in selected)
     group_of = by_output(groups)
     joints: dict[str, Joint | None] = {}
 

@@ -9,7 +9,7 @@ import contextlib
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -335,9 +335,14 @@ def _lock(root: Path, path: PurePosixPath, lock_files: dict[PurePosixPath, LockF
     return lock_files[path]
 
 
-def _run_dirs(lock: PurePosixPath) -> list[PurePosixPath]:
+def _run_dirs(lock: PurePosixPath) -> tuple[PurePosixPath, ...]:
     """Where an author may have run the compile: the root, the lock's directory, between."""
-    return list(dict.fromkeys([PurePosixPath("."), lock.parent, *reversed(lock.parent.parents)]))
+    return _dirs_up_to(lock.parent)
+
+
+@lru_cache(maxsize=4096)  # asked per lock; the locks of a repository share a few dirs
+def _dirs_up_to(directory: PurePosixPath) -> tuple[PurePosixPath, ...]:
+    return tuple(dict.fromkeys([PurePosixPath("."), directory, *reversed(directory.parents)]))
 
 
 def find_run_dir(

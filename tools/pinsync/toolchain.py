@@ -1,6 +1,7 @@
 """What every compile of a run shares: this interpreter's version, the pip-tools,
 pip and uv versions it compiles with (ours, or the ones a repository pins of its
-own), and its network settings (a private netrc, the timeout, a mirror).
+own) and the uv binary, its network settings (a private netrc, the timeout, a
+mirror), and the sealed environment each compile runs in.
 
 Light on purpose: `check` reads the versions to vouch for a stamp, and a run that
 compiles nothing must not pay for the compiler's imports.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -55,8 +56,6 @@ def pip_tools_version() -> str:
 def toolchain(tool: str) -> tuple[str, str | None]:
     """What, besides the inputs, decides a lock's bytes: (compiler version, pip version)."""
     if tool == "uv":
-        from .compiler import find_uv, uv_version  # a uv lock: its compile is near
-
         if _UV and _UV[-1] not in _FAILED_TOOLS:
             find_uv()  # whether it can be had decides what compiles: settle it first
         if _UV and _UV[-1] not in _FAILED_TOOLS:
@@ -145,3 +144,145 @@ def network(
 def mirror() -> str | None:
     """The pypi-mirror compiles go through now, if any."""
     return _MIRROR[-1]
+
+
+# --- the environment of every compile ---------------------------------------------
+
+# The user's pip configuration must neither change a resolution nor leak into a
+# lock: pip reads no config file at all when PIP_CONFIG_FILE is os.devnull. uv reads
+# its own UV_* variables and user/system uv.toml files, sealed the same way.
+_DROPPED_PREFIXES = ("PIP_", "PIP_TOOLS_", "UV_")
+_DROPPED = {"CUSTOM_COMPILE_COMMAND"}
+# Except the machine's trust and credential settings: which certificate authority
+# and keyring to use decides whether a company index answers, never what resolves.
+_KEPT = {
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "PIP_KEYRING_PROVIDER",
+    "UV_KEYRING_PROVIDER",
+    "UV_NATIVE_TLS",
+}
+
+
+def sealed_env(
+    base: Mapping[str, str], custom_command: str | None, tool: str = "pip-compile"
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in base.items()
+        if k in _KEPT or not (k.startswith(_DROPPED_PREFIXES) or k in _DROPPED)
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_NO_INPUT"] = "1"  # never wait for a password prompt
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    # An index that never answers fails the compile in bounded time, not pip's minutes.
+    env["PIP_TIMEOUT"] = env["UV_HTTP_TIMEOUT"] = f"{_TIMEOUT[-1]:g}"
+    env["PIP_RETRIES"] = env["UV_HTTP_RETRIES"] = str(NETWORK_RETRIES)
+    if _NETRC:
+        env["NETRC"] = _NETRC[-1]  # credentials from index-credentials-env (see indexes)
+    if _MIRROR[-1]:
+        # The lowest-priority way to name an index: a repository's own index-url (in
+        # [tool.pip-tools], an .in line or compile-args) still wins over the mirror.
+        env["PIP_INDEX_URL"] = env["UV_DEFAULT_INDEX"] = _MIRROR[-1]
+    if tool == "uv":
+        # uv looks for uv.toml under $XDG_CONFIG_HOME/uv and $XDG_CONFIG_DIRS/uv (and
+        # /etc/uv when those are unset); a project's own pyproject/uv.toml still counts.
+        env["XDG_CONFIG_HOME"] = env["XDG_CONFIG_DIRS"] = os.devnull
+        env["UV_NO_PROGRESS"] = "1"
+        # uv reads neither of pip's variables; the user set them for "my index", so
+        # they hold for uv locks too: its own keyring provider, and its CA bundle.
+        if env.get("PIP_KEYRING_PROVIDER") == "subprocess":
+            env.setdefault("UV_KEYRING_PROVIDER", "subprocess")
+        if "PIP_CERT" in env:
+            env.setdefault("SSL_CERT_FILE", env["PIP_CERT"])
+        if custom_command:
+            env["UV_CUSTOM_COMPILE_COMMAND"] = custom_command
+    elif custom_command:
+        env["CUSTOM_COMPILE_COMMAND"] = custom_command
+    return env
+
+
+# --- uv ---------------------------------------------------------------------------
+
+def find_uv() -> str:
+    """The uv binary: the repository's own uv where it pins one (and it can be had),
+    else the one installed beside pinsync (tools.txt pins it), else PATH."""
+    if _UV and _UV[-1] not in _FAILED_TOOLS:
+        found = _repo_uv(_UV[-1])
+        if found is not None:
+            return found
+    return _our_uv()
+
+
+@cache
+def _repo_uv(version: str) -> str | None:
+    """uv `version` in a cached venv, installed sealed; None (and a note) where it
+    cannot be had, so that the compile falls back to ours."""
+    import shutil
+    import subprocess
+
+    from .failures import explain_failure
+
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = cache_root / "pinsync" / f"uv{version}"
+    binary = venv / "bin" / "uv"
+    probe = [str(binary), "--version"]
+    if not (binary.exists() and (output_of(probe) or "").split()[1:2] == [version]):
+        shutil.rmtree(venv, ignore_errors=True)
+        for step in (
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"uv=={version}"],
+            probe,
+        ):
+            proc = subprocess.run(
+                step, capture_output=True, text=True, check=False, env=sealed_env(os.environ, None)
+            )
+            if proc.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                _FAILED_TOOLS.add(version)
+                TOOL_NOTES.append(
+                    f"could not set up the repository's uv {version} "
+                    f"({explain_failure(proc.stderr)}); falling back to pinsync's "
+                    f"{_dist_version('uv') or 'uv'}"
+                )
+                return None
+    TOOL_NOTES.append(f"compiled with the repository's uv {version}")
+    return str(binary)
+
+
+@cache
+def _our_uv() -> str:
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        pass
+    import shutil
+
+    found = shutil.which("uv")
+    if found is None:
+        raise InterpreterNotFound(
+            "this lock was written by uv, and uv is not installed beside pinsync; "
+            "install it (pip install uv) or run pinsync through nox"
+        )
+    return found
+
+
+@cache
+def uv_version() -> str:
+    if _UV and _UV[-1] not in _FAILED_TOOLS:
+        return _UV[-1]
+    out = output_of([find_uv(), "--version"]) or "uv unknown"
+    return out.split()[1] if len(out.split()) > 1 else out
+
+
+def output_of(argv: list[str]) -> str | None:
+    """What `argv` prints, stripped; None where it fails or cannot run."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None

@@ -136,19 +136,25 @@ class ForkServer:
         except BaseException:
             shutil.rmtree(self.files, ignore_errors=True)
             raise
+        self.python = python
+        # Unknown until the first compile asks: the server imports pip-tools meanwhile
+        # (a third of a second), while the run builds its stage (see prestart).
+        self.ready: bool | None = None
+
+    def _wait_ready(self) -> None:
+        """Wait for the server's "ready" (under self.lock); OSError if it never comes."""
         assert self.proc.stdout is not None
-        try:
-            ready = self.proc.stdout.readline() == "ready\n"
-        except BaseException:  # Ctrl-C while it starts: nobody else knows of it yet
-            self.close()
-            raise
-        if not ready:
-            self.close()
-            raise OSError(f"{python} cannot import pip-tools")
+        if self.ready is None:
+            self.ready = self.proc.stdout.readline() == "ready\n"
+            if not self.ready:
+                self.close()
+        if not self.ready:
+            raise OSError(f"{self.python} cannot import pip-tools")
 
     def start(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, Path]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         with self.lock:
+            self._wait_ready()
             self.count += 1
             base = self.files / str(self.count)
             request = {
@@ -202,6 +208,13 @@ def _server(python: str, env: Mapping[str, str]) -> ForkServer | None:
             except OSError:
                 _SERVERS[key] = None  # compiles for this Python run cold, as before
         return _SERVERS[key]
+
+
+def prestart(python: str, env: Mapping[str, str]) -> None:
+    """Start the server a compile is about to need, without waiting for it: it imports
+    pip-tools in a process of its own while the caller builds the compile's stage."""
+    if available():
+        _server(python, env)
 
 
 def run_warm(
