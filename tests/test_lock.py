@@ -306,3 +306,87 @@ def test_statuses_and_counts_say_what_was_written(
     proc = repo.pinsync("lock", *args)
     assert line in proc.stdout, proc.stdout
     assert f"1 lock file: {summary} in " in proc.stdout, proc.stdout
+
+
+# A stage links the graph's .in and .txt files only as a compile reads them: one stale
+# lock relocked among others must still see everything its compile reads. Each row:
+# the files, plain compiles run first (a lock the graph cannot order: pip-tools'
+# own `constraint`), the one source that then gains a line, and the pip-compile argv
+# that a plain run of that lock is.
+ONE_STALE_AMONG_OTHERS = [
+    pytest.param(
+        {
+            "pyproject.toml": '[project]\nname = "svc"\nversion = "1"\ndependencies = ["flask"]\n'
+            + '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
+            + '[tool.pinsync.outputs."prod.txt"]\ninputs = ["pyproject.toml"]\n',
+            "dev.in": "requests\n",
+        },
+        [],
+        "dev.in",
+        ["--output-file=dev.txt", "dev.in"],
+        id="beside a lock compiled from pyproject.toml, whose [tool.pip-tools] it needs",
+    ),
+    pytest.param(
+        {
+            "pyproject.toml": '[tool.pip-tools]\nno-index = true\nfind-links = ["wheels"]\n'
+            + '[tool.pinsync.outputs."app.txt"]\ninputs = ["app.in"]\n'
+            + 'compile-args = ["--constraint=base.txt"]\n',
+            "base.in": "flask\n",
+            "app.in": "requests\n",
+        },
+        [["--output-file=base.txt", "base.in"]],
+        "app.in",
+        ["--constraint=base.txt", "--output-file=app.txt", "app.in"],
+        id="a lock its compile-args name as a constraint",
+    ),
+    pytest.param(
+        {
+            "base.in": "flask\n",
+            "app.in": "-c base.txt\nrequests\n",
+            "docs.in": "-r app.in\nmlflow\n",
+        },
+        [],
+        "docs.in",
+        ["--output-file=docs.txt", "docs.in"],
+        id="an -r source that constrains with another lock",
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "first", "stale", "argv"), ONE_STALE_AMONG_OTHERS)
+def test_one_stale_lock_among_others_reads_what_a_plain_compile_reads(
+    make_repo: MakeRepo,
+    tmp_path: Path,
+    files: dict[str, str],
+    first: list[list[str]],
+    stale: str,
+    argv: list[str],
+) -> None:
+    import shutil
+
+    from pinsync.lockfile import strip_stamp
+
+    repo = make_repo({})
+    repo.write(files)
+    for plain_argv in first:
+        repo.pip_compile(*plain_argv)
+    repo.pinsync("lock", "--force")  # every lock stamped: the others are fresh below
+    with (repo.path / stale).open("a") as fh:
+        fh.write("zope.sqlalchemy\n")
+    proc = repo.pinsync("lock")
+    output = next(a.split("=", 1)[1] for a in argv if a.startswith("--output-file="))
+    assert "fresh, 1 updated" in proc.stdout, proc.stdout
+    plain = Repo(tmp_path / "plain")
+    shutil.copytree(repo.path, plain.path)
+    (plain.path / output).write_text(strip_stamp(repo.read(output)))
+    plain.pip_compile(*argv)
+
+    def without_find_links(text: str) -> str:
+        # pip makes a -c lock's relative --find-links absolute (each checkout its own);
+        # and a lock named by compile-args lists its find-links first where a plain
+        # run lists them last (as before the stage linked on demand).
+        return "".join(ln for ln in text.splitlines(True) if not ln.startswith("--find-links"))
+
+    assert without_find_links(strip_stamp(repo.read(output))) == without_find_links(
+        plain.read(output)
+    )

@@ -62,7 +62,7 @@ from .lockfile import (
     with_stamp,
 )
 from .progress import InFlight
-from .repo import Repo
+from .repo import Repo, pip_tools_options
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
 from .toolchain import find_uv, mirror, toolchain
@@ -144,18 +144,23 @@ def _closure(stage: Stage, repo: Repo, target: Target) -> list[ReqFile]:
 
 def linked_on_demand(repo: Repo) -> frozenset[PurePosixPath]:
     """The files a stage links only for a compile that reads them (see `_prepared`):
-    what the include graph knows a compile reads, and the locks."""
-    return frozenset(
-        {p for reads in repo.graph.closure.values() for p in reads} | repo.graph.targets.keys()
-    )
+    the requirement files the include graph knows a compile reads, and the locks.
+
+    Never a pyproject.toml, setup.cfg or setup.py, though a compile may take one as
+    its source: pip-tools reads its [tool.pip-tools] defaults, and pip a project's
+    metadata, from the working directory whatever the compile's sources are.
+    """
+    graph = repo.graph
+    known = {p for reads in graph.closure.values() for p in reads} | graph.targets.keys()
+    return frozenset(p for p in known if p.suffix in (".in", ".txt"))
 
 
 def _reads(stage: Stage, repo: Repo, target: Target) -> Iterator[PurePosixPath]:
     """What the compile of `target` may read of the files linked on demand: its
     sources' include closure, and any file its options name (`-c base.txt` in
-    compile-args; generously, by name)."""
+    compile-args or in [tool.pip-tools]; generously, by name)."""
     yield from repo.graph.closure[target.output]
-    words = " ".join(target.args)
+    words = " ".join((*target.args, *pip_tools_options(repo.config.pip_tools)))
     if words:
         yield from (p for p in stage.on_demand if p.name in words)
 
