@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
@@ -10,6 +11,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from conftest import Repo, compile_held
+from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
 
 
@@ -355,17 +357,13 @@ ONE_STALE_AMONG_OTHERS = [
 
 @pytest.mark.parametrize(("files", "first", "stale", "argv"), ONE_STALE_AMONG_OTHERS)
 def test_one_stale_lock_among_others_reads_what_a_plain_compile_reads(
-    make_repo: MakeRepo,
+    make_repo: Callable[[Mapping[str, str]], Repo],
     tmp_path: Path,
     files: dict[str, str],
     first: list[list[str]],
     stale: str,
     argv: list[str],
 ) -> None:
-    import shutil
-
-    from pinsync.lockfile import strip_stamp
-
     repo = make_repo({})
     repo.write(files)
     for plain_argv in first:
