@@ -21,15 +21,15 @@ from .failures import explain_failure, redact
 from .graph import Target
 from .indexes import LockIndexes, diagnose
 from .toolchain import (
-    _FAILED_TOOLS,
-    _MIRROR,
-    _NETRC,
-    _TIMEOUT,
     CURRENT,
     TOOL_NOTES,
-    _dist_version,
     compile_tools,
+    dist_version,
     find_uv,
+    give_up_on,
+    mirror,
+    netrc_path,
+    network_timeout,
     output_of,
     pip_tools_version,
     sealed_env,
@@ -113,7 +113,7 @@ def warm_up_early(targets: Iterable[Target]) -> None:
     (another Python may need a venv made); a run that compiles nothing kills it."""
     if _cpus() < 2 or compile_tools() != (
         pip_tools_version(),
-        _dist_version("pip"),
+        dist_version("pip"),
     ):
         return
     if any(t.tool == "pip-compile" and t.python == CURRENT for t in targets):
@@ -163,12 +163,11 @@ def run_compile(
         raise CompileError(f"{target.output}: the compile was killed before it finished") from None
     if returncode != 0:
         why = explain_failure(stderr or stdout, target.python)
-        urls = (*indexes, *(m for m in [_MIRROR[-1]] if m and not indexes))
+        urls = (*indexes, *(m for m in [mirror()] if m and not indexes))
         if urls:
             # pip says "no version" and uv "not found in the package registry" for a
             # refused password, a dead index or an untrusted certificate alike.
-            netrc = Path(_NETRC[-1]) if _NETRC else None
-            why = diagnose(urls, netrc, _TIMEOUT[-1]) or why
+            why = diagnose(urls, netrc_path(), network_timeout()) or why
         raise CompileError(f"{target.output}: {why}")
     if target.tool == "uv" and target.invocation is not None and target.invocation.output is None:
         # Without -o uv prints the lock; the author redirected it into the file.
@@ -287,7 +286,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
     pip-tools and pip as ours when it has none.
     """
     tools, pip = toolset
-    ours = toolset == (pip_tools_version(), _dist_version("pip"))
+    ours = toolset == (pip_tools_version(), dist_version("pip"))
     if version == CURRENT and ours:
         return sys.executable
     if version == CURRENT:
@@ -338,7 +337,7 @@ def _find_python(version: str, toolset: tuple[str, str | None]) -> str:
                 # The repository's own pip-tools cannot be had here (offline, or not
                 # for this Python): compile with ours, and say so once.
                 TOOL_NOTES.remove(used)  # it was not, after all
-                _FAILED_TOOLS.add(tools)
+                give_up_on(tools)
                 TOOL_NOTES.append(
                     f"could not set up the repository's pip-tools {tools} for Python "
                     f"{version} ({why}); falling back to pinsync's {pip_tools_version()}"
@@ -370,4 +369,4 @@ def _link_our_tools(exe: str, venv: Path, python: str) -> bool:
     ours = {sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("site-packages"))}
     Path(site, "_pinsync_tools.pth").write_text("".join(f"{p}\n" for p in sorted(ours)))
     probe = "import piptools.scripts.compile, pip; print(pip.__version__)"
-    return output_of([python, "-c", probe]) == _dist_version("pip")
+    return output_of([python, "-c", probe]) == dist_version("pip")

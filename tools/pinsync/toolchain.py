@@ -22,7 +22,7 @@ CURRENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @cache
-def _dist_version(project: str) -> str | None:
+def dist_version(project: str) -> str | None:
     """The installed version of `project` (a wheel name: `pip_tools`), or None."""
     # importlib.metadata and the email parser it loads cost ~25 ms, a tenth of an
     # offline check; an installed wheel's dist-info directory name carries the version.
@@ -44,7 +44,7 @@ def _dist_version(project: str) -> str | None:
 
 
 def pip_tools_version() -> str:
-    found = _dist_version("pip_tools")
+    found = dist_version("pip_tools")
     if found is None:
         raise InterpreterNotFound(
             "pip-tools is not installed beside pinsync; install it (pip install pip-tools) "
@@ -60,7 +60,7 @@ def toolchain(tool: str) -> tuple[str, str | None]:
             find_uv()  # whether it can be had decides what compiles: settle it first
         if _UV and _UV[-1] not in _FAILED_TOOLS:
             return f"uv {_UV[-1]}", None
-        return f"uv {_dist_version('uv') or uv_version()}", None
+        return f"uv {dist_version('uv') or uv_version()}", None
     return compile_tools()
 
 
@@ -78,14 +78,14 @@ def using_tools(
     """Compiles started inside run with pip-tools `pip_tools` and pip `pip` (in a
     cached venv per Python and version pair), or with ours where `pip_tools` is None
     or is ours; uv locks with uv `uv` likewise."""
-    ours = pip_tools is None or (pip_tools, pip or _dist_version("pip")) == (
-        _dist_version("pip_tools"),
-        _dist_version("pip"),
+    ours = pip_tools is None or (pip_tools, pip or dist_version("pip")) == (
+        dist_version("pip_tools"),
+        dist_version("pip"),
     )
     if not ours:
         assert pip_tools is not None
         _TOOLS.append((pip_tools, pip))
-    own_uv = uv is not None and uv != _dist_version("uv")
+    own_uv = uv is not None and uv != dist_version("uv")
     if own_uv:
         assert uv is not None
         _UV.append(uv)
@@ -102,7 +102,7 @@ def compile_tools() -> tuple[str, str | None]:
     """The (pip-tools, pip) versions compiles use now."""
     if _TOOLS and _TOOLS[-1][0] not in _FAILED_TOOLS:
         return _TOOLS[-1]
-    return pip_tools_version(), _dist_version("pip")
+    return pip_tools_version(), dist_version("pip")
 
 
 # Versions whose venv could not be made here: compiles fall back to ours, once said.
@@ -144,6 +144,21 @@ def network(
 def mirror() -> str | None:
     """The pypi-mirror compiles go through now, if any."""
     return _MIRROR[-1]
+
+
+def netrc_path() -> Path | None:
+    """The private netrc file compiles read now, if any."""
+    return Path(_NETRC[-1]) if _NETRC else None
+
+
+def network_timeout() -> float:
+    """How long, in seconds, a compile waits for an index per request now."""
+    return _TIMEOUT[-1]
+
+
+def give_up_on(version: str) -> None:
+    """Tools of `version` cannot be set up here: compiles fall back to ours."""
+    _FAILED_TOOLS.add(version)
 
 
 # --- the environment of every compile ---------------------------------------------
@@ -243,7 +258,7 @@ def _repo_uv(version: str) -> str | None:
                 TOOL_NOTES.append(
                     f"could not set up the repository's uv {version} "
                     f"({explain_failure(proc.stderr)}); falling back to pinsync's "
-                    f"{_dist_version('uv') or 'uv'}"
+                    f"{dist_version('uv') or 'uv'}"
                 )
                 return None
     TOOL_NOTES.append(f"compiled with the repository's uv {version}")
