@@ -169,6 +169,17 @@ class Repo:
         return proc
 
 
+def pip_temporaries(directory: Path) -> list[Path]:
+    """pip's temporary directories (pip-*) anywhere under `directory`, read while pip
+    may be removing them: os.walk skips what vanishes (Path.glob("**") raised
+    FileNotFoundError for it on Python 3.10)."""
+    found: list[Path] = []
+    for parent, dirs, files in os.walk(directory):
+        found.extend(Path(parent, n) for n in (*dirs, *files) if n.startswith("pip-"))
+        dirs[:] = [d for d in dirs if not d.startswith("pip-")]
+    return found
+
+
 @contextlib.contextmanager
 def compile_held(parent: int) -> Iterator[None]:
     """Inside: a pip-compile of pinsync process `parent` is running and held stopped

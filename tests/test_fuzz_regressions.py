@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bench.wheelhouse import Dist, build_wheelhouse
-from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held
+from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held, pip_temporaries
 from pinsync import cli
 from pinsync.commands import nox_commands
 from pinsync.environments import nox_sessions, script_installs
@@ -89,14 +89,14 @@ def test_sigterm_mid_compile_leaves_no_temporary_directory_of_pip(
     proc = repo.start("lock", "--jobs", "1", tmpdir=tmpdir)
     deadline = time.monotonic() + 60
     # (Since then each compile has a TMPDIR of its own inside this one.)
-    while not any(tmpdir.glob("**/pip-*")):
+    while not pip_temporaries(tmpdir):
         assert time.monotonic() < deadline and proc.poll() is None, "no compile started"
     with compile_held(proc.pid):  # pip has made its temporaries, and is held there
         os.kill(proc.pid, signal.SIGTERM)  # CI cancelling the job
         time.sleep(0.5)  # pinsync stops its compiles while this one is still held
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert list(tmpdir.glob("**/pip-*")) == []
+    assert pip_temporaries(tmpdir) == []
     assert [p.name for p in tmpdir.iterdir() if not p.name.endswith(".lock")] == []
 
 

@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIP_TOOLS_TABLE, TOOLS, Repo, compile_held, wait_for_compile
+from conftest import (
+    PIP_TOOLS_TABLE,
+    TOOLS,
+    Repo,
+    compile_held,
+    pip_temporaries,
+    wait_for_compile,
+)
 
 MakeRepo = Callable[[Mapping[str, str]], Repo]
 SECRET = "topsecret-token==9.9.9"
@@ -241,10 +248,6 @@ def test_cancelled_like_ctrl_c_with_compiles_stopped(
     assert _compile_processes_in(tmpdir) == []
 
 
-def _pip_temporaries_under(directory: Path) -> list[Path]:
-    return [p for p in directory.glob("**/pip-*") if p.parent.name != "site-packages"]
-
-
 @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
 def test_a_compile_killed_mid_resolution_leaves_nothing_in_tmpdir(
     make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cold: bool
@@ -267,7 +270,7 @@ def test_a_compile_killed_mid_resolution_leaves_nothing_in_tmpdir(
     try:
         while not seen and time.monotonic() < deadline:
             os.kill(compile_pid, signal.SIGSTOP)
-            seen = _pip_temporaries_under(tmpdir)
+            seen = pip_temporaries(tmpdir)
             if not seen:
                 os.kill(compile_pid, signal.SIGCONT)
                 time.sleep(0.002)
@@ -279,7 +282,7 @@ def test_a_compile_killed_mid_resolution_leaves_nothing_in_tmpdir(
     assert proc.returncode == 2, err
     assert err == "pinsync: error: a.txt: the compile was killed before it finished\n"
     assert not (repo.path / "a.txt").exists()
-    assert _pip_temporaries_under(tmpdir) == []
+    assert pip_temporaries(tmpdir) == []
     assert [p.name for p in tmpdir.iterdir() if not p.name.endswith(".lock")] == []
 
 
