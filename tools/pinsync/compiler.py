@@ -153,7 +153,8 @@ def run_compile(
         env["UV_PYTHON"] = python  # not echoed in the header, unlike --python
     start = time.perf_counter()
     try:
-        returncode, stdout, stderr = _run(python, argv, cwd, env, timeout, target.tool)
+        with private_tmp(env) as private:
+            returncode, stdout, stderr = _run(python, argv, cwd, private, timeout, target.tool)
     except TimedOut:
         raise CompileError(
             f"{target.output}: the compile ran longer than {timeout:.0f} s and was stopped "
@@ -194,19 +195,6 @@ def private_tmp(env: Mapping[str, str]) -> Iterator[dict[str, str]]:
 
 
 def _run(
-    python: str,
-    argv: Sequence[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    timeout: float,
-    tool: str,
-) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of one compile, in a TMPDIR of its own."""
-    with private_tmp(env) as private:
-        return _run_in(python, argv, cwd, private, timeout, tool)
-
-
-def _run_in(
     python: str,
     argv: Sequence[str],
     cwd: Path,
