@@ -435,7 +435,12 @@ def _has_inline_via(text: str, entry: Entry) -> bool:
 
 
 def parse_stamp(text: str) -> Stamp | None:
-    for line in reversed(text.splitlines()[-3:]):
+    # Only the last three lines may hold it: split the tail, not the whole lock,
+    # where the tail holds more than three (its first, maybe cut, line is not one).
+    lines = text[-1024:].splitlines()
+    if len(lines) <= 3 and len(text) > 1024:
+        lines = text.splitlines()
+    for line in reversed(lines[-3:]):
         if line.startswith(STAMP_PREFIX):
             fields = dict(p.partition("=")[::2] for p in line[len(STAMP_PREFIX) :].split())
             if "inputs" in fields and "output" in fields:
@@ -573,13 +578,29 @@ def inputs_digest(
     its lock stale, while any requirement, include or option change does.
     """
     files = tuple(closure)
-    table = json.dumps(pip_tools_table or {}, sort_keys=True, default=str)
+    table = _table_json(pip_tools_table)
     key = (target, table, pip_tools_version, pip_version, tuple(id(f) for f in files))
 
     def make() -> tuple[str, tuple[ReqFile, ...]]:
         return _inputs_digest(target, files, table, pip_tools_version, pip_version), files
 
     return DIGESTS.get(key, target.output, make)[0]
+
+
+# The [tool.pip-tools] table's JSON, by the table's id (held, as above): every
+# lock of a run digests the one table.
+_TABLE_JSON: dict[int, tuple[object, str]] = {}
+
+
+def _table_json(table: Mapping[str, Any] | None) -> str:
+    held = _TABLE_JSON.get(id(table))
+    if held is not None and held[0] is table:
+        return held[1]
+    encoded = json.dumps(table or {}, sort_keys=True, default=str)
+    if len(_TABLE_JSON) >= 64:
+        _TABLE_JSON.clear()
+    _TABLE_JSON[id(table)] = (table, encoded)
+    return encoded
 
 
 def _inputs_digest(
@@ -609,12 +630,36 @@ def _inputs_digest(
     if pip_version:
         # The pip that pip-compile runs on shapes the bytes (`# via -r` paths).
         parts.append(["pip", pip_version])
-    for req in sorted(closure, key=lambda r: r.path):
-        parts.append(req.path.as_posix())
-        parts.extend(e.text for e in req.entries)
-        parts.extend(f"{i.kind} {i.target.as_posix()}" for i in req.includes)
-        parts.extend(f"{o.name} {o.value}" for o in req.options)
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    # json.dumps(parts + each file's parts), spelled as the list's JSON and each
+    # file's own, which is made once per parsed file: the locks of a repository share
+    # their closures (base.in), and encoding them again per lock was a tenth of a check.
+    files = (_content_json(r) for r in sorted(closure, key=lambda r: r.path.parts))
+    encoded = json.dumps(parts)[:-1] + "".join(", " + f for f in files) + "]"
+    return hashlib.sha256(encoded.encode()).hexdigest()[:24]
+
+
+# Each parsed file's share of the JSON of an inputs digest, by the file's id: the
+# file is held beside it, so that the id stays the file's.
+_CONTENT_JSON: dict[int, tuple[ReqFile, str]] = {}
+
+
+def _content_json(req: ReqFile) -> str:
+    """The JSON items, `, `-separated, of `req`'s digested content: its path, each
+    requirement's text, each include and each option."""
+    held = _CONTENT_JSON.get(id(req))
+    if held is not None and held[0] is req:
+        return held[1]
+    items = [
+        req.path.as_posix(),
+        *(e.text for e in req.entries),
+        *(f"{i.kind} {i.target.as_posix()}" for i in req.includes),
+        *(f"{o.name} {o.value}" for o in req.options),
+    ]
+    encoded = json.dumps(items)[1:-1]
+    if len(_CONTENT_JSON) >= 32768:  # a cache, as the memos are: it starts over
+        _CONTENT_JSON.clear()
+    _CONTENT_JSON[id(req)] = (req, encoded)
+    return encoded
 
 
 PinChange = tuple[NormalizedName, "str | None", "str | None"]
