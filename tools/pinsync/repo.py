@@ -247,9 +247,10 @@ def _inside(root: Path, path: PurePosixPath) -> str:
 def read_text(root: Path, path: PurePosixPath) -> str:
     full = _inside(root, path)
     try:
-        # newline="" keeps CRLF visible, so that rewrites can keep it.
-        with open(full, encoding="utf-8", newline="") as fh:
-            return fh.read()
+        # Bytes, decoded whole: CRLF stays visible (as with newline=""), so that
+        # rewrites can keep it, without a text wrapper per file.
+        with open(full, "rb") as fh:
+            return fh.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PinsyncError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except IsADirectoryError:
@@ -364,9 +365,10 @@ def find_run_dir(
     best: tuple[int, int] | None = None
     chosen = None
     for d in _run_dirs(lock):
-        if not all(join(d, s) in on_disk for s in sources):
-            continue
+        # The output first: it rules out every directory but one, in one join.
         if output is not None and join(d, output) != lock:
+            continue
+        if not all(join(d, s) in on_disk for s in sources):
             continue
         score = (sum(join(d, v) in on_disk for v in vias), -len(d.parts))
         if best is None or score > best:
@@ -745,12 +747,15 @@ def _command_for(
     return None
 
 
+_ROOT_DIR = PurePosixPath(".")  # built once: the check of every lock compares with it
+
+
 def _plain(output: PurePosixPath, inputs: tuple[PurePosixPath, ...]) -> Invocation:
-    return Invocation(PurePosixPath("."), tuple(p.as_posix() for p in inputs), output.as_posix())
+    return Invocation(_ROOT_DIR, tuple(p.as_posix() for p in inputs), output.as_posix())
 
 
 def _relative(path: PurePosixPath, start: PurePosixPath) -> str:
-    if start == PurePosixPath("."):
+    if start == _ROOT_DIR:
         return path.as_posix()
     return os.path.relpath(path.as_posix(), start.as_posix())
 
