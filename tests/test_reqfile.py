@@ -298,6 +298,24 @@ def test_a_requirement_line_parses_to_these_fields(line: str, expected: dict[str
             Include("-r", "../outside.in", PurePosixPath("../outside.in"), 1),
             id="outside-the-root-kept-as-dotdot",
         ),
+        pytest.param(
+            "requirements/dev.in",
+            "-r ../../../x/../outside.in",
+            Include("-r", "../../../x/../outside.in", PurePosixPath("../../outside.in"), 1),
+            id="climbing-twice-keeps-both-dotdots",
+        ),
+        pytest.param(
+            "requirements/dev.in",
+            "-r /../etc/base.in",
+            Include("-r", "/../etc/base.in", PurePosixPath("/etc/base.in"), 1),
+            id="absolute-stays-absolute-past-a-dotdot",
+        ),
+        pytest.param(
+            "requirements/dev.in",
+            "-r sub//base.in",
+            Include("-r", "sub//base.in", PurePosixPath("requirements/sub/base.in"), 1),
+            id="doubled-slash",
+        ),
     ],
 )
 def test_an_include_resolves_relative_to_the_including_file(
