@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 import pytest
 
 from pinsync.errors import GraphError
 from pinsync.graph import Graph, Target, build_graph, include_closure
+from pinsync.repo import constraint_files
 from pinsync.reqfile import ReqFile, parse_requirements
 
 P = PurePosixPath
@@ -191,6 +193,13 @@ def test_include_closure_follows_parent_dirs() -> None:
             id="missing-input",
         ),
         pytest.param(
+            {"app.in": "flask\n"},
+            [replace(_target("app.txt", "app.in"), constraints=(P("pins.txt"),))],
+            None,
+            "app.txt: its --constraint pins.txt does not exist",
+            id="missing-constraint-option-file",
+        ),
+        pytest.param(
             {"a.in": "-r b.txt\n", "b.in": "-r a.txt\n"},
             [_target("a.txt", "a.in"), _target("b.txt", "b.in")],
             None,
@@ -261,3 +270,36 @@ def test_a_shared_input_orders_its_includers_the_same_whatever_the_target_order(
         P("dev.txt"): frozenset({P("all.txt"), P("base.txt")}),
     }
     assert graph.dependents([P("base.txt")]) == frozenset({P("base.txt"), P("dev.txt")})
+
+
+def test_a_constraint_option_orders_its_compile_after_the_lock_it_names() -> None:
+    files = _parse({"base.in": "requests\n", "app.in": "flask\n"})
+    app = replace(_target("app.txt", "app.in"), constraints=(P("base.txt"),))
+    graph = build_graph([app, BASE], files, files)
+    assert dict(graph.needs) == {P("app.txt"): frozenset({P("base.txt")}), P("base.txt"): frozenset()}
+    assert graph.order() == (BASE, app)
+    assert graph.closure[P("app.txt")] == (P("app.in"), P("base.txt"))
+
+
+@pytest.mark.parametrize(
+    ("run_dir", "args", "table", "expected"),
+    [
+        pytest.param(".", ("--constraint=base.txt",), None, ("base.txt",), id="long-equals"),
+        pytest.param(".", ("--constraint", "base.txt"), None, ("base.txt",), id="long-space"),
+        pytest.param(".", ("-c", "base.txt"), None, ("base.txt",), id="short-space"),
+        pytest.param(".", ("-cbase.txt",), None, ("base.txt",), id="short-glued"),
+        pytest.param("svc", ("-c", "../base.txt"), None, ("base.txt",), id="from-the-run-dir"),
+        pytest.param(".", (), {"constraint": ["base.txt", "pins.txt"]}, ("base.txt", "pins.txt"), id="table-list"),
+        pytest.param(".", (), {"constraint": "base.txt"}, ("base.txt",), id="table-string"),
+        pytest.param(".", ("-c", "base.txt"), {"constraint": ["base.txt"]}, ("base.txt",), id="named-twice"),
+        pytest.param(".", ("-c", "app.txt"), None, (), id="its-own-output"),
+        pytest.param(".", ("-c", "../outside.txt", "-c", "/etc/c.txt"), None, (), id="out-of-the-root"),
+        pytest.param(".", ("-c", "https://example.org/c.txt"), None, (), id="a-url"),
+        pytest.param(".", ("--generate-hashes", "--cache-dir=c"), None, (), id="other-options"),
+    ],
+)
+def test_constraint_files_are_what_pip_compile_opens(
+    run_dir: str, args: tuple[str, ...], table: dict[str, object] | None, expected: tuple[str, ...]
+) -> None:
+    found = constraint_files(P("app.txt"), P(run_dir), args, table)
+    assert found == tuple(P(e) for e in expected)

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from conftest import Repo, compile_held
+from conftest import PIP_TOOLS_TABLE, Repo, compile_held
 from pinsync.lockfile import strip_stamp
 from pinsync.reqfile import parse_requirements
 
@@ -308,6 +308,48 @@ def test_statuses_and_counts_say_what_was_written(
     proc = repo.pinsync("lock", *args)
     assert line in proc.stdout, proc.stdout
     assert f"1 lock file: {summary} in " in proc.stdout, proc.stdout
+
+
+# pip-compile reads a file that a `--constraint` option names as it reads a `-c` line.
+# Each row names base.txt that way for app's compile: in compile-args (three
+# spellings), and in [tool.pip-tools], where it applies to base's own compile too.
+_APP_OUTPUT = '[tool.pinsync.outputs."app.txt"]\ninputs = ["app.in"]\n'
+CONSTRAINT_OPTIONS = [
+    pytest.param(PIP_TOOLS_TABLE + 'constraint = ["base.txt"]\n', id="pip-tools-table"),
+    pytest.param(
+        PIP_TOOLS_TABLE + _APP_OUTPUT + 'compile-args = ["--constraint=base.txt"]\n',
+        id="compile-args-long",
+    ),
+    pytest.param(
+        PIP_TOOLS_TABLE + _APP_OUTPUT + 'compile-args = ["-c", "base.txt"]\n',
+        id="compile-args-short",
+    ),
+    pytest.param(
+        PIP_TOOLS_TABLE + _APP_OUTPUT + 'compile-args = ["-cbase.txt"]\n', id="compile-args-glued"
+    ),
+]
+
+
+@pytest.mark.parametrize("pyproject", CONSTRAINT_OPTIONS)
+def test_a_lock_a_constraint_option_names_is_compiled_first_and_moves_its_readers(
+    make_repo: Callable[[Mapping[str, str]], Repo], all_wheels: Path, pyproject: str
+) -> None:
+    # base.txt exists before the first compile, as pip-compile needs it to (the table
+    # constrains base's own compile by it).
+    repo = make_repo({"base.in": "requests\n", "app.in": "gunicorn\n", "base.txt": ""})
+    repo.write({"pyproject.toml": pyproject})
+    repo.pinsync("lock")
+    assert "gunicorn==21.2.0" in repo.read("app.txt")
+    repo.use_wheels(all_wheels)
+    repo.write({"base.in": "requests\ngunicorn>=22\n"})
+    proc = repo.pinsync("lock")
+    # app.txt keeps its pins unless its constraint moves them: base.txt now pins 22.
+    assert "gunicorn==22.0.0" in repo.read("base.txt")
+    assert "gunicorn==22.0.0" in repo.read("app.txt"), proc.stdout
+    assert "2 updated" in proc.stdout, proc.stdout
+    again = repo.pinsync("lock")
+    assert "2 fresh" in again.stdout, again.stdout
+    repo.pinsync("check", "--offline")
 
 
 # A stage links the graph's .in and .txt files only as a compile reads them: one stale

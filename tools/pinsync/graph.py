@@ -47,6 +47,10 @@ class Target:
     # options read off the lock), or None: such a lock, written elsewhere, is checked
     # against its sources but neither re-resolved nor rewritten while it meets them.
     guess: str | None = None
+    # Files a `--constraint` option names (compile-args, the header's command, or
+    # [tool.pip-tools] `constraint`), relative to the root: pip-compile reads each as it
+    # reads a `-c` line, so they order the compile and join its inputs digest.
+    constraints: tuple[PurePosixPath, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,10 +118,13 @@ def build_graph(
     on_disk = set(existing)
     closure: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {}
     for target in by_output.values():
-        closure[target.output] = include_closure(target.inputs, files)
+        closure[target.output] = include_closure((*target.inputs, *target.constraints), files)
         for path in target.inputs:
             if path not in files and path not in on_disk:
                 raise GraphError(f"{target.output}: input {path} does not exist")
+        for path in target.constraints:
+            if path not in files and path not in on_disk and path not in by_output:
+                raise GraphError(f"{target.output}: its --constraint {path} does not exist")
         for path in closure[target.output]:
             parsed = files.get(path)
             for inc in parsed.includes if parsed else ():

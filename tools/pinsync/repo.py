@@ -487,8 +487,11 @@ def _targets(
             and configured_python is None
         ):
             guess = "its header does not name the Python it was compiled for"
+        tool = header.tool if header else "pip-compile"
+        run_dir = invocation.cwd if invocation is not None else _ROOT_DIR
         if invocation is not None and invocation == _plain(output, inputs):
             invocation = None  # the default, spelled one way so equal targets compare equal
+        table = config.pip_tools if tool == "pip-compile" else None  # uv reads no such table
         targets.append(
             Target(
                 output,
@@ -496,11 +499,12 @@ def _targets(
                 tuple(args or ()),
                 python,
                 custom,
-                header.tool if header else "pip-compile",
+                tool,
                 invocation,
                 out_cfg.omit if out_cfg else frozenset(),
                 inferred,
                 guess,
+                constraint_files(output, run_dir, tuple(args or ()), table),
             )
         )
         claimed.update(inputs)
@@ -750,6 +754,44 @@ def _command_for(
 _ROOT_DIR = PurePosixPath(".")  # built once: the check of every lock compares with it
 
 
+def constraint_files(
+    output: PurePosixPath,
+    run_dir: PurePosixPath,
+    args: Sequence[str],
+    pip_tools: Mapping[str, object] | None,
+) -> tuple[PurePosixPath, ...]:
+    """The files a compile's `--constraint`/`-c` options name, relative to the root.
+
+    pip-compile opens them from the directory it runs in (the table's values are
+    click's defaults, taken as written). A URL, or a path out of the root, is left to
+    pip: pinsync reads nothing there. The lock's own output is left out: a compile
+    that constrains itself by its last result (pip-tools' keep-the-pins idiom) would
+    otherwise be stale after every run.
+    """
+    named: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word in ("-c", "--constraint"):
+            named.append(next(words, ""))
+        elif word.startswith("--constraint="):
+            named.append(word.split("=", 1)[1])
+        elif word.startswith("-c"):  # click's glued short option: `-cbase.txt`
+            named.append(word[2:])
+    table = (pip_tools or {}).get("constraint")
+    if isinstance(table, str):
+        named.append(table)
+    elif isinstance(table, list):
+        named.extend(str(v) for v in table)
+    found: dict[PurePosixPath, None] = {}
+    for name in named:
+        if not name or "://" in name:
+            continue
+        path = join(run_dir, name)
+        if not leaves_root(path) and path != output:
+            found[path] = None
+    return tuple(found)
+
+
 def _plain(output: PurePosixPath, inputs: tuple[PurePosixPath, ...]) -> Invocation:
     return Invocation(_ROOT_DIR, tuple(p.as_posix() for p in inputs), output.as_posix())
 
@@ -856,7 +898,7 @@ def _parse_closure(
 ) -> dict[PurePosixPath, ReqFile]:
     closure: dict[PurePosixPath, ReqFile] = {}
     outputs = {t.output for t in targets}
-    todo = [p for t in targets for p in t.inputs]
+    todo = [p for t in targets for p in (*t.inputs, *t.constraints)]
     while todo:
         path = todo.pop()
         if path in closure or path.suffix not in _REQUIREMENT_SUFFIXES:
