@@ -9,7 +9,7 @@ import pytest
 from pinsync.config import DEFAULT_DOCKERFILES, Config, OutputConfig, load_config, parse_config
 from pinsync.discovery import list_files, matches
 from pinsync.errors import ConfigError
-from pinsync.repo import pip_tools_options
+from pinsync.targets import pip_tools_options
 
 P = PurePosixPath
 KNOWN_KEYS = (

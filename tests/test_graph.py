@@ -10,8 +10,8 @@ import pytest
 
 from pinsync.errors import GraphError
 from pinsync.graph import Graph, Target, build_graph, include_closure
-from pinsync.repo import constraint_files
 from pinsync.reqfile import ReqFile, parse_requirements
+from pinsync.targets import constraint_files
 
 P = PurePosixPath
 

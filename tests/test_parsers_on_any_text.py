@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from fuzz_profile import count, fuzz_settings
 from pinsync.commands import find_commands, nox_commands
 from pinsync.config import load_config
+from pinsync.discovery import read_text
 from pinsync.dockerfile import parse_dockerfile
 from pinsync.environments import (
     github_jobs,
@@ -36,7 +37,6 @@ from pinsync.environments import (
 from pinsync.errors import ParseError, PinsyncError
 from pinsync.lockfile import parse_header, parse_lockfile
 from pinsync.pyproject import metadata_files, metadata_source, read_pyproject, setup_cfg_source
-from pinsync.repo import read_text
 from pinsync.reqfile import logical_lines, option_lines, parse_requirements
 from pinsync.shell import Lexer, Src, Text, expand
 from pinsync.sites import find_generic_pins, find_sites, pyproject_pins

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from .errors import GraphError, PinsyncError
+
 # Directories that never hold a project's own requirement files.
 SKIP_DIRS = frozenset(
     {
@@ -162,6 +164,42 @@ def join(base: PurePosixPath, path: str) -> PurePosixPath:
     """
     # posixpath on the text: pathlib's parsing was a tenth of a check at 1,000 locks.
     return PurePosixPath(posixpath.normpath(posixpath.join(base.as_posix(), path)))
+
+
+def inside(root: Path, path: PurePosixPath) -> Path:
+    """`root/path`, refused when it is, or leads through a symlink to, a place outside root.
+
+    The repository under check is untrusted input: nothing outside --root is read
+    (or quoted in an error), whatever a config, header, include or symlink says.
+    """
+    return Path(checked_path(root, path))
+
+
+def checked_path(root: Path, path: PurePosixPath) -> str:
+    """`inside` as a string: the form files are opened by, thousands of times a run."""
+    if leaves_root(path):
+        raise GraphError(f"{path}: outside the repository root; pinsync reads nothing there")
+    full = os.path.join(root, path.as_posix())
+    if not resolves_inside(root, full):
+        raise GraphError(
+            f"{path}: a symlink out of the repository root; pinsync reads nothing there"
+        )
+    return full
+
+
+def read_text(root: Path, path: PurePosixPath) -> str:
+    full = checked_path(root, path)
+    try:
+        # Bytes, decoded whole: CRLF stays visible (as with newline=""), so that
+        # rewrites can keep it, without a text wrapper per file.
+        with open(full, "rb") as fh:
+            return fh.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PinsyncError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except IsADirectoryError:
+        raise PinsyncError(f"{path}: a directory where a file was expected") from None
+    except OSError as exc:
+        raise PinsyncError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 SiteKind = Literal[

@@ -62,9 +62,10 @@ from .lockfile import (
     with_stamp,
 )
 from .progress import InFlight
-from .repo import Repo, pip_tools_options
+from .repo import Repo
 from .reqfile import ReqFile, parse_requirements
 from .stage import Stage
+from .targets import pip_tools_options
 from .toolchain import find_uv, mirror, toolchain
 
 # "restamped": the same pins and text, only the stamp line rewritten.
