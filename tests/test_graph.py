@@ -291,6 +291,10 @@ def test_a_constraint_option_orders_its_compile_after_the_lock_it_names() -> Non
         pytest.param("svc", ("-c", "../base.txt"), None, ("base.txt",), id="from-the-run-dir"),
         pytest.param(".", (), {"constraint": ["base.txt", "pins.txt"]}, ("base.txt", "pins.txt"), id="table-list"),
         pytest.param(".", (), {"constraint": "base.txt"}, ("base.txt",), id="table-string"),
+        pytest.param(
+            ".", (), {"compile": {"constraint": ["base.txt"]}}, ("base.txt",), id="table-compile-section"
+        ),
+        pytest.param(".", (), {"sync": {"constraint": ["base.txt"]}}, (), id="table-sync-section"),
         pytest.param(".", ("-c", "base.txt"), {"constraint": ["base.txt"]}, ("base.txt",), id="named-twice"),
         pytest.param(".", ("-c", "app.txt"), None, (), id="its-own-output"),
         pytest.param(".", ("-c", "../outside.txt", "-c", "/etc/c.txt"), None, (), id="out-of-the-root"),

@@ -26,6 +26,9 @@ from .toolchain import CURRENT
 if TYPE_CHECKING:
     from .commands import CompileCommand
 
+# The directory a compile runs in by default, built once: every lock is compared with it.
+_ROOT_DIR = PurePosixPath(".")
+
 
 def via_includes(lock: LockFile) -> tuple[str, ...]:
     """The `-r PATH` notes of a lock's `# via` annotations, in order of first mention.
@@ -51,7 +54,7 @@ def _run_dirs(lock: PurePosixPath) -> tuple[PurePosixPath, ...]:
 
 @lru_cache(maxsize=4096)  # asked per lock; the locks of a repository share a few dirs
 def _dirs_up_to(directory: PurePosixPath) -> tuple[PurePosixPath, ...]:
-    return tuple(dict.fromkeys([PurePosixPath("."), directory, *reversed(directory.parents)]))
+    return tuple(dict.fromkeys([_ROOT_DIR, directory, *reversed(directory.parents)]))
 
 
 def find_run_dir(
@@ -250,7 +253,7 @@ def find_targets(
             if mapped is None:
                 notes.append((lock, _unmanaged_reason(lock, header, on_disk)))
                 continue
-            invocation = Invocation(PurePosixPath("."), tuple(m.as_posix() for m in mapped), None)
+            invocation = Invocation(_ROOT_DIR, tuple(m.as_posix() for m in mapped), None)
             add(lock, mapped, header, replace(invocation, output=lock.as_posix()), True)
             continue
         if header.source_args:
@@ -269,7 +272,7 @@ def find_targets(
             ):
                 # An .in that only `-r`s others is named by no `# via` note: the
                 # notes of `pip-compile X.in` then name what X.in includes.
-                run_dir, source_args = PurePosixPath("."), (sibling.as_posix(),)
+                run_dir, source_args = _ROOT_DIR, (sibling.as_posix(),)
         if (run_dir is None or not source_args) and header.custom:
             command = _command_for(lock, header, commands(), on_disk)
             if command is not None and command[1].sources:
@@ -277,7 +280,7 @@ def find_targets(
         if run_dir is None or not source_args:
             sibling = lock.with_suffix(".in")
             if sibling in in_set and not header.source_args:
-                run_dir, source_args = PurePosixPath("."), (sibling.as_posix(),)
+                run_dir, source_args = _ROOT_DIR, (sibling.as_posix(),)
             else:
                 notes.append((lock, _unmanaged_reason(lock, header, on_disk)))
                 continue
@@ -442,7 +445,7 @@ def _command_for(
     for command in commands:
         if command.tool != header.tool:
             continue
-        for ran_in in dict.fromkeys((command.file.parent, PurePosixPath("."))):
+        for ran_in in dict.fromkeys((command.file.parent, _ROOT_DIR)):
             output = command.output
             if output is None and command.sources and command.tool == "pip-compile":
                 output = default_output(command.sources[0])
@@ -453,16 +456,14 @@ def _command_for(
     return None
 
 
-_ROOT_DIR = PurePosixPath(".")  # built once: the check of every lock compares with it
-
-
 def constraint_files(
     output: PurePosixPath,
     run_dir: PurePosixPath,
     args: Sequence[str],
     pip_tools: Mapping[str, object] | None,
 ) -> tuple[PurePosixPath, ...]:
-    """The files a compile's `--constraint`/`-c` options name, relative to the root.
+    """The files a compile's `--constraint`/`-c` options (its own, and those its
+    `[tool.pip-tools]` table amounts to) name, relative to the root.
 
     pip-compile opens them from the directory it runs in (the table's values are
     click's defaults, taken as written). A URL, or a path out of the root, is left to
@@ -471,7 +472,8 @@ def constraint_files(
     otherwise be stale after every run.
     """
     named: list[str] = []
-    words = iter(args)
+    # The table as the options it amounts to ([tool.pip-tools.compile] included).
+    words = iter((*args, *pip_tools_options(pip_tools)))
     for word in words:
         if word in ("-c", "--constraint"):
             named.append(next(words, ""))
@@ -479,11 +481,6 @@ def constraint_files(
             named.append(word.split("=", 1)[1])
         elif word.startswith("-c"):  # click's glued short option: `-cbase.txt`
             named.append(word[2:])
-    table = (pip_tools or {}).get("constraint")
-    if isinstance(table, str):
-        named.append(table)
-    elif isinstance(table, list):
-        named.extend(str(v) for v in table)
     found: dict[PurePosixPath, None] = {}
     for name in named:
         if not name or "://" in name:
