@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .graph import Target
-from .memo import Memo
+from .memo import ByIdentity, Memo
 from .reqfile import (
     OTHER_LINE_BREAKS,
     Entry,
@@ -587,20 +587,10 @@ def inputs_digest(
     return DIGESTS.get(key, target.output, make)[0]
 
 
-# The [tool.pip-tools] table's JSON, by the table's id (held, as above): every
-# lock of a run digests the one table.
-_TABLE_JSON: dict[int, tuple[object, str]] = {}
-
-
-def _table_json(table: Mapping[str, Any] | None) -> str:
-    held = _TABLE_JSON.get(id(table))
-    if held is not None and held[0] is table:
-        return held[1]
-    encoded = json.dumps(table or {}, sort_keys=True, default=str)
-    if len(_TABLE_JSON) >= 64:
-        _TABLE_JSON.clear()
-    _TABLE_JSON[id(table)] = (table, encoded)
-    return encoded
+# The [tool.pip-tools] table's JSON: every lock of a run digests the one table.
+_table_json: ByIdentity[Mapping[str, Any] | None, str] = ByIdentity(
+    lambda table: json.dumps(table or {}, sort_keys=True, default=str), limit=64
+)
 
 
 def _inputs_digest(
@@ -638,28 +628,20 @@ def _inputs_digest(
     return hashlib.sha256(encoded.encode()).hexdigest()[:24]
 
 
-# Each parsed file's share of the JSON of an inputs digest, by the file's id: the
-# file is held beside it, so that the id stays the file's.
-_CONTENT_JSON: dict[int, tuple[ReqFile, str]] = {}
-
-
-def _content_json(req: ReqFile) -> str:
+def _encode_content(req: ReqFile) -> str:
     """The JSON items, `, `-separated, of `req`'s digested content: its path, each
     requirement's text, each include and each option."""
-    held = _CONTENT_JSON.get(id(req))
-    if held is not None and held[0] is req:
-        return held[1]
     items = [
         req.path.as_posix(),
         *(e.text for e in req.entries),
         *(f"{i.kind} {i.target.as_posix()}" for i in req.includes),
         *(f"{o.name} {o.value}" for o in req.options),
     ]
-    encoded = json.dumps(items)[1:-1]
-    if len(_CONTENT_JSON) >= 32768:  # a cache, as the memos are: it starts over
-        _CONTENT_JSON.clear()
-    _CONTENT_JSON[id(req)] = (req, encoded)
-    return encoded
+    return json.dumps(items)[1:-1]
+
+
+# Each parsed file's share of the JSON of an inputs digest, made once per file.
+_content_json: ByIdentity[ReqFile, str] = ByIdentity(_encode_content)
 
 
 PinChange = tuple[NormalizedName, "str | None", "str | None"]

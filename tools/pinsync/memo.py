@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 V = TypeVar("V")
 
 # Enough for every file of a repository of thousands of locks, and the staged
@@ -56,3 +57,24 @@ class Memo(Generic[K, V]):
         with self._lock:
             self._values.clear()
             self.made.clear()
+
+
+class ByIdentity(Generic[T, V]):
+    """`make(obj)` per object, by identity: for objects that are shared as the same
+    object (a parsed file, the config's table) and cost more to hash than to look up.
+    Each object is held beside its value, so that its id stays its own."""
+
+    def __init__(self, make: Callable[[T], V], limit: int = LIMIT) -> None:
+        self.limit = limit
+        self._make = make
+        self._values: dict[int, tuple[T, V]] = {}
+
+    def __call__(self, obj: T) -> V:
+        held = self._values.get(id(obj))
+        if held is not None and held[0] is obj:
+            return held[1]
+        value = self._make(obj)
+        if len(self._values) >= self.limit:
+            self._values.clear()  # a cache, as the memos are: it starts over
+        self._values[id(obj)] = (obj, value)
+        return value
